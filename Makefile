@@ -1,0 +1,42 @@
+# gristmill: `make demo` and `make test` work on a fresh machine with Python 3.11.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CC_BASE ?= https://data.commoncrawl.org
+DEMO_CRAWL ?=
+DEMO_OUT ?= demo-output
+# torch is pinned to the CPU wheel that these machines carry; other specs pull CUDA builds.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: venv demo test bench lint clean
+
+$(BIN)/activate:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[ray,train,dev]"
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[bench]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/gristmill demo --base-url "$(CC_BASE)" $(if $(DEMO_CRAWL),--crawl "$(DEMO_CRAWL)") --out "$(DEMO_OUT)"
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/extraction.py
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info src/*.egg-info

@@ -1,0 +1,125 @@
+"""Executors map independent tasks to workers and return their results in task order.
+
+An executor knows nothing about steps: it runs a picklable top-level function over a list of
+picklable tasks. `LocalExecutor` uses a process pool on this machine (nothing to start);
+`RayExecutor` submits the same function as Ray tasks. Both return results in the order of the
+tasks, so whatever is assembled from them is independent of worker count and scheduling.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Protocol, TypeVar
+
+from gristmill.core.errors import GristmillError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Executor(Protocol):
+    kind: str
+    workers: int
+
+    def imap(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
+        """Yield ``(task index, result)`` as tasks finish (any order)."""
+        ...
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+        """Run ``fn`` on every task; results in task order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """A process pool on this machine; ``workers=1`` runs tasks in this process."""
+
+    kind = "local"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+
+    def imap(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
+        if self.workers == 1 or len(tasks) <= 1:
+            for i, task in enumerate(tasks):
+                yield i, fn(task)
+            return
+        # spawn: workers must not inherit threads (torch, ray) or open files from the parent.
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
+            futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+        results: list[Any] = [None] * len(tasks)
+        for i, r in self.imap(fn, tasks):
+            results[i] = r
+        return results
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Ray tasks on a cluster (``address="auto"``) or a local Ray started on demand."""
+
+    kind = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise GristmillError("the ray executor needs ray: pip install 'gristmill[ray]'") from exc
+        self._ray = ray
+        self._started_here = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address:
+                kwargs["address"] = address
+            else:
+                kwargs["num_cpus"] = workers or os.cpu_count() or 1
+            try:
+                ray.init(**kwargs)
+            except ConnectionError as exc:
+                raise GristmillError(f"cannot reach Ray at {address!r}: {exc}") from exc
+            self._started_here = True
+        self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
+
+    def imap(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
+        ray = self._ray
+        remote_fn = ray.remote(num_cpus=1)(fn)
+        pending = {}
+        next_task = 0
+        # Bound the tasks in flight so a million-shard job does not flood the scheduler.
+        limit = max(1, 2 * self.workers)
+        while next_task < len(tasks) or pending:
+            while next_task < len(tasks) and len(pending) < limit:
+                pending[remote_fn.remote(tasks[next_task])] = next_task
+                next_task += 1
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                yield pending.pop(ref), ray.get(ref)
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+        results: list[Any] = [None] * len(tasks)
+        for i, r in self.imap(fn, tasks):
+            results[i] = r
+        return results
+
+    def close(self) -> None:
+        if self._started_here:
+            self._ray.shutdown()
+
+
+def make_executor(kind: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
+    """Build the executor named on the command line (``local`` or ``ray``)."""
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(workers, address)
+    raise GristmillError(f"unknown executor {kind!r} (choose local or ray)")

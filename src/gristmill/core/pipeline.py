@@ -1,0 +1,370 @@
+"""The pipeline driver: a recipe over input shards, on any executor, resumable.
+
+A recipe's steps split into stages at global steps (dedup, quantile thresholds): runs of local
+steps stream each shard independently; a global step runs as a multi-phase job over all shards
+of the previous stage. Output layout of ``gristmill run ... --output DIR``::
+
+    DIR/documents/<shard>.jsonl.zst   kept documents (same shard names as the inputs)
+    DIR/stats.json                    per step: documents/bytes in and out, drops by reason, errors
+    DIR/errors.jsonl                  file, offset and message of every bad record or document
+    DIR/manifest.json                 recipe and its hash, inputs, versions, seed
+    DIR/dropped/<step>/<reason>/      with --keep-dropped, the removed documents
+    DIR/quarantine/<shard>.jsonl.zst  documents a step raised on (counted as errors)
+    DIR/.state/                       done markers and intermediate stages (for resume)
+
+Stats and outputs are assembled in shard order, so they are identical for any executor and
+worker count (only the ``seconds`` figures differ).
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gristmill.core.errors import GristmillError
+from gristmill.core.executors import Executor, make_executor
+from gristmill.core.recipe import Recipe, StepSpec, load_recipe, recipe_from_steps
+from gristmill.core.shard import ShardResult, ShardTask, process_shard, read_marker
+from gristmill.core.stats import StepStats
+from gristmill.core.step import GlobalStep, GlobalTask, StepContext, build_step
+
+VERSIONED_PACKAGES = (
+    "gristmill", "fastwarc", "resiliparse", "trafilatura", "zstandard", "pyarrow", "numpy",
+    "orjson", "fasttext", "fasttext-predict", "tokenizers", "xxhash", "ray", "torch",
+)
+
+
+@dataclass
+class RunResult:
+    """The outcome of `Pipeline.run`: where things are and the merged statistics."""
+
+    output: Path
+    stats: dict[str, Any]
+    shards_total: int
+    shards_done_before: int
+    nothing_to_do: bool = False
+    step_stats: list[StepStats] = field(default_factory=list)
+
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _stages(specs: list[StepSpec]) -> list[tuple[str, list[StepSpec]]]:
+    """Split steps into ("local", [...]) and ("global", [one]) stages, in order."""
+    from gristmill.core.step import registry
+
+    steps = registry()
+    stages: list[tuple[str, list[StepSpec]]] = []
+    for spec in specs:
+        if issubclass(steps[spec.name], GlobalStep):
+            stages.append(("global", [spec]))
+        elif stages and stages[-1][0] == "local":
+            stages[-1][1].append(spec)
+        else:
+            stages.append(("local", [spec]))
+    return stages
+
+
+class Pipeline:
+    """A curation recipe, runnable over input files on the local or Ray executor.
+
+    >>> from gristmill import Pipeline
+    >>> Pipeline.from_recipe("raw").run(["crawl/*.warc.gz"], "out/")  # doctest: +SKIP
+    """
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+
+    @classmethod
+    def from_recipe(cls, name_or_path: str, assets: Path | None = None) -> Pipeline:
+        return cls(load_recipe(name_or_path, assets=assets))
+
+    @classmethod
+    def from_steps(cls, steps: list[Any], name: str = "custom", seed: int = 0,
+                   assets: Path | None = None) -> Pipeline:
+        return cls(recipe_from_steps(steps, name=name, seed=seed, assets=assets))
+
+    # -- the run -------------------------------------------------------------------------
+
+    def run(
+        self,
+        inputs: list[str],
+        output: str | Path,
+        executor: str | Executor = "local",
+        workers: int | None = None,
+        ray_address: str | None = None,
+        keep_dropped: bool = False,
+        seed: int | None = None,
+        progress: bool = False,
+    ) -> RunResult:
+        from gristmill.io.paths import common_root, expand_inputs, shard_name
+
+        out = Path(output)
+        if seed is not None:
+            self.recipe.seed = seed
+        files = expand_inputs(list(inputs))
+        root = common_root(files)
+        shards = [(shard_name(f, root), f) for f in files]
+        names = [s for s, _ in shards]
+        if len(set(names)) != len(names):
+            dup = next(n for n, c in Counter(names).items() if c > 1)
+            raise GristmillError(f"two inputs map to the same shard name {dup!r}")
+        self._check_previous_run(out)
+        if not (out / "manifest.json").is_file():
+            # Written first, so a killed run is recognised (and its recipe checked) on rerun.
+            self._write_manifest(out, names, files)
+
+        state = out / ".state"
+        stages = _stages(self.recipe.steps)
+        total_done_before = 0
+        total_todo = 0
+        stage_inputs = shards
+        results_by_stage: list[dict[str, ShardResult]] = []
+        own_executor = not isinstance(executor, str)
+        ex: Executor | None = executor if own_executor else None  # type: ignore[assignment]
+        started = time.perf_counter()
+        try:
+            for index, (kind, specs) in enumerate(stages):
+                last = index == len(stages) - 1
+                docs_dir = out / "documents" if last else state / f"stage-{index}" / "documents"
+                if kind == "local":
+                    results, done_before, todo, ex = self._run_local_stage(
+                        index, specs, stage_inputs, docs_dir, out, state, ex, executor,
+                        workers, ray_address, keep_dropped, progress, first=index == 0,
+                    )
+                else:
+                    results, done_before, todo, ex = self._run_global_stage(
+                        index, specs[0], stage_inputs, docs_dir, out, state, ex, executor,
+                        workers, ray_address, keep_dropped, first=index == 0,
+                    )
+                total_done_before += done_before
+                total_todo += todo
+                results_by_stage.append(results)
+                stage_inputs = [(name, str(docs_dir / f"{name}.jsonl.zst")) for name, _ in shards]
+        finally:
+            if ex is not None and not own_executor:
+                ex.close()
+
+        nothing_to_do = total_todo == 0 and (out / "stats.json").is_file()
+        step_stats, stats = self._merge(results_by_stage, names, files)
+        stats["seconds_this_run"] = round(time.perf_counter() - started, 3)
+        if not nothing_to_do:
+            self._write_outputs(out, stats, results_by_stage, names)
+        return RunResult(out, stats, len(shards), total_done_before, nothing_to_do, step_stats)
+
+    def _check_previous_run(self, out: Path) -> None:
+        manifest = out / "manifest.json"
+        if manifest.is_file():
+            try:
+                previous = orjson.loads(manifest.read_bytes())
+            except orjson.JSONDecodeError:
+                return
+            if previous.get("recipe_hash") != self.recipe.hash:
+                raise GristmillError(
+                    f"{out} holds a run of another recipe ({previous.get('recipe', {}).get('name')}, "
+                    f"hash {str(previous.get('recipe_hash'))[:12]}); use a new --output"
+                )
+        elif out.is_dir() and any(out.iterdir()):
+            raise GristmillError(f"output folder {out} is not empty and holds no gristmill run")
+
+    def _executor(self, ex, executor, workers, ray_address):
+        if ex is None:
+            ex = make_executor(executor, workers, ray_address)
+        return ex
+
+    def _run_local_stage(self, index, specs, inputs, docs_dir, out, state, ex, executor,
+                         workers, ray_address, keep_dropped, progress, first):
+        marker_dir = state / f"stage-{index}" / "done"
+        steps = tuple((s.name, self.recipe.resolved_kwargs(s)) for s in specs)
+        assets = str(self.recipe.assets) if self.recipe.assets else None
+        tasks: list[ShardTask] = []
+        results: dict[str, ShardResult] = {}
+        for name, path in inputs:
+            marker = marker_dir / f"{name}.json"
+            done = read_marker(marker)
+            if done is not None and (docs_dir / f"{name}.jsonl.zst").is_file():
+                results[name] = done
+                continue
+            tasks.append(ShardTask(
+                shard=name,
+                input_path=path,
+                steps=steps,
+                output_path=str(docs_dir / f"{name}.jsonl.zst"),
+                marker_path=str(marker),
+                seed=self.recipe.seed,
+                assets=assets,
+                dropped_dir=str(out / "dropped") if keep_dropped else None,
+                quarantine_path=str(out / "quarantine" / f"{name}.jsonl.zst"),
+                count_reader=first,
+                source_label=_label(path) if first else "",
+            ))
+        done_before = len(results)
+        if tasks:
+            ex = self._executor(ex, executor, workers, ray_address)
+            bar = _progress(progress, f"stage {index}: {len(specs)} step(s)", len(tasks))
+            for i, result in ex.imap(process_shard, tasks):
+                results[tasks[i].shard] = result
+                bar.advance()
+            bar.close()
+        return results, done_before, len(tasks), ex
+
+    def _run_global_stage(self, index, spec, inputs, docs_dir, out, state, ex, executor,
+                          workers, ray_address, keep_dropped, first):
+        if first:
+            raise GristmillError(
+                f"global step {spec.name!r} cannot be the first step: it needs documents, "
+                "so put extraction (or any local step) before it"
+            )
+        marker = state / f"stage-{index}" / "global.done.json"
+        if marker.is_file():
+            data = orjson.loads(marker.read_bytes())
+            return ({k: ShardResult.from_dict(v) for k, v in data.items()}, len(data), 0, ex)
+        step = build_step(spec.name, self.recipe.resolved_kwargs(spec))
+        if not isinstance(step, GlobalStep):  # pragma: no cover - guarded by _stages
+            raise GristmillError(f"{spec.name} is not a global step")
+        ex = self._executor(ex, executor, workers, ray_address)
+        context = StepContext(seed=self.recipe.seed, assets=self.recipe.assets)
+        step.setup(context)
+        work = state / f"stage-{index}" / "work"
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        stats = step.run(GlobalTask(
+            inputs=[(n, Path(p)) for n, p in inputs],
+            out_dir=docs_dir,
+            dropped_dir=out / "dropped" / spec.name if keep_dropped else None,
+            work_dir=work,
+            executor=ex,
+            context=context,
+        ))
+        results = {}
+        for name, _ in inputs:
+            s = stats[name]
+            if not isinstance(s, StepStats):
+                s = StepStats.from_dict(s)
+            results[name] = ShardResult(name, [s])
+        _atomic_write(marker, _dumps({k: v.to_dict() for k, v in results.items()}))
+        shutil.rmtree(work, ignore_errors=True)
+        return results, 0, len(inputs), ex
+
+    # -- assembling outputs ----------------------------------------------------------------
+
+    def _merge(self, results_by_stage, names, files):
+        merged: list[StepStats] = []
+        skipped: Counter[str] = Counter()
+        errors = 0
+        for results in results_by_stage:
+            stage_stats: list[StepStats] | None = None
+            for name in names:
+                r = results[name]
+                if stage_stats is None:
+                    stage_stats = [StepStats(s.name) for s in r.steps]
+                for acc, s in zip(stage_stats, r.steps, strict=True):
+                    acc.merge(s)
+                skipped.update(r.skipped)
+                errors += len(r.errors)
+            merged.extend(stage_stats or [])
+        reader = merged[0]
+        read_errors = reader.errors
+        documents_read = reader.docs_out
+        kept = merged[-1].docs_out if merged else 0
+        dropped = sum(s.docs_dropped for s in merged)
+        errored = sum(s.errors for s in merged)
+        totals = {
+            "input_records": reader.docs_in,
+            "documents_read": documents_read,
+            "kept": kept,
+            "dropped": dropped,
+            "errored": errored,
+            "read_errors": read_errors,
+            "bytes_in": reader.bytes_in,
+            "bytes_out": merged[-1].bytes_out if merged else 0,
+            "accounted": reader.docs_in == kept + dropped + errored,
+        }
+        stats = {
+            "recipe": self.recipe.name,
+            "recipe_hash": self.recipe.hash,
+            "shards": len(names),
+            "totals": totals,
+            "skipped_records": dict(sorted(skipped.items())),
+            "steps": [s.to_dict() for s in merged],
+        }
+        return merged, stats
+
+    def _write_outputs(self, out, stats, results_by_stage, names) -> None:
+        _atomic_write(out / "stats.json", _dumps(stats))
+        lines = []
+        for results in results_by_stage:
+            for name in names:
+                for err in results[name].errors:
+                    lines.append(orjson.dumps({"shard": name, **err}, option=orjson.OPT_SORT_KEYS))
+        _atomic_write(out / "errors.jsonl", b"".join(line + b"\n" for line in lines))
+
+    def _write_manifest(self, out: Path, names: list[str], files: list[str]) -> None:
+        manifest = {
+            "recipe": self.recipe.to_dict(),
+            "recipe_hash": self.recipe.hash,
+            "seed": self.recipe.seed,
+            "inputs": [{"shard": n, "path": f} for n, f in zip(names, files, strict=True)],
+            "versions": package_versions(),
+            "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
+        }
+        _atomic_write(out / "manifest.json", _dumps(manifest))
+
+
+def _label(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+class _Bar:
+    def __init__(self, progress, task):
+        self._progress = progress
+        self._task = task
+
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _progress(enabled: bool, description: str, total: int) -> _Bar:
+    if not enabled:
+        return _Bar(None, None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        "shards", TimeElapsedColumn(), console=Console(stderr=True), transient=False,
+    )
+    progress.start()
+    task = progress.add_task(description, total=total)
+    return _Bar(progress, task)

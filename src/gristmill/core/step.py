@@ -1,0 +1,211 @@
+"""The step contract: what every filter, modifier, enricher and extractor implements.
+
+A step is built from keyword arguments (its config, straight from a recipe), prepares heavy
+state once per worker in `setup`, then maps one document at a time (or one batch) to either a
+`Document` (kept, possibly rewritten or enriched) or a `Drop` carrying the reason.
+
+Steps are registered by name with `@register`, so recipes can list them and executors can ship
+them as plain config (name + kwargs) and rebuild them on each worker.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar, Union
+
+from gristmill.core.document import Document
+from gristmill.core.errors import RecipeError
+
+StepKind = Literal["extractor", "filter", "modifier", "enricher", "global"]
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A step's decision to remove a document, with a short machine-readable reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step may know about the run besides its own config."""
+
+    seed: int = 0
+    assets: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Step:
+    """Base class of every registered step.
+
+    Subclasses declare their config as typed keyword-only arguments of ``__init__`` (the
+    registry validates recipe kwargs against that signature) and implement `apply`, or
+    `apply_batch` where batching pays (model inference, vectorised rules).
+    """
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[StepKind] = "filter"
+
+    def __init__(self, **config: Any) -> None:
+        self.config: dict[str, Any] = dict(config)
+        self.context = StepContext()
+
+    def setup(self, context: StepContext) -> None:
+        """Load models and compile patterns; called once per worker before any document."""
+        self.context = context
+
+    def apply(self, doc: Document) -> Document | Drop:
+        raise NotImplementedError
+
+    def apply_batch(self, docs: list[Document]) -> list[Document | Drop]:
+        """Default: one `apply` per document. Override to vectorise or batch model calls."""
+        return [self.apply(d) for d in docs]
+
+    def describe(self) -> dict[str, Any]:
+        """The config form of this step: enough to rebuild it on another worker."""
+        return {"step": self.name, **self.config}
+
+
+StepT = TypeVar("StepT", bound=type[Step])
+_REGISTRY: dict[str, type[Step]] = {}
+
+
+def register(name: str) -> Callable[[StepT], StepT]:
+    """Class decorator registering a step under ``name`` for use in recipes."""
+
+    def wrap(cls: StepT) -> StepT:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"step name {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def registry() -> dict[str, type[Step]]:
+    """All registered steps, importing the stage packages that define them."""
+    from gristmill import steps  # noqa: F401  (imports every stage's step modules)
+
+    return dict(_REGISTRY)
+
+
+def step_parameters(cls: type[Step]) -> dict[str, tuple[Any, Any]]:
+    """Map each config key of ``cls`` to (type annotation, default or inspect.Parameter.empty)."""
+    sig = inspect.signature(cls.__init__)
+    hints = typing.get_type_hints(cls.__init__)
+    params: dict[str, tuple[Any, Any]] = {}
+    for pname, p in sig.parameters.items():
+        if pname == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        params[pname] = (hints.get(pname, Any), p.default)
+    return params
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    if annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_type_ok(value, a) for a in args)
+    if origin is Literal:
+        return value in args
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple, typing.Sequence, Iterable):
+        inner = args[0] if args else Any
+        return isinstance(value, (list, tuple)) and all(_type_ok(v, inner) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return False
+        kt, vt = args if args else (Any, Any)
+        return all(_type_ok(k, kt) and _type_ok(v, vt) for k, v in value.items())
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def build_step(name: str, kwargs: dict[str, Any], where: str = "") -> Step:
+    """Validate ``kwargs`` against the step's signature and construct it.
+
+    Raises `RecipeError` naming the step (and ``where``, e.g. "recipe.yaml line 7") for an
+    unknown step, an unknown or missing key, or a value of the wrong type.
+    """
+    at = f" ({where})" if where else ""
+    steps = registry()
+    if name not in steps:
+        close = [s for s in sorted(steps) if s.startswith(name[:3])][:5]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise RecipeError(f"unknown step {name!r}{at}{hint}")
+    cls = steps[name]
+    params = step_parameters(cls)
+    for key, value in kwargs.items():
+        if key not in params:
+            known = ", ".join(sorted(params)) or "none"
+            raise RecipeError(f"step {name!r}{at}: unknown key {key!r} (known keys: {known})")
+        annotation, _ = params[key]
+        if not _type_ok(value, annotation):
+            raise RecipeError(
+                f"step {name!r}{at}: key {key!r} must be {_type_name(annotation)}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+    missing = [k for k, (_, d) in params.items() if d is inspect.Parameter.empty and k not in kwargs]
+    if missing:
+        raise RecipeError(f"step {name!r}{at}: missing required key(s) {', '.join(missing)}")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(f"step {name!r}{at}: {exc}") from exc
+
+
+@dataclass
+class GlobalTask:
+    """What a global step (dedup, quantile thresholds) is given by the pipeline engine.
+
+    Attributes:
+        inputs: (shard name, path of its `.jsonl.zst`) in shard order — the previous stage's output.
+        out_dir: write each surviving shard as ``out_dir/<shard name>.jsonl.zst``.
+        dropped_dir: when not None, write removed documents under it (``<reason>/<shard>.jsonl.zst``),
+            each with ``metadata["drop_reason"]`` and, for duplicates, ``metadata["duplicate_of"]``.
+        work_dir: scratch space for intermediate (partitioned) files; kept for resume.
+        executor: runs the step's per-shard / per-partition tasks (local or ray).
+        context: seed and assets of the run.
+    """
+
+    inputs: list[tuple[str, Path]]
+    out_dir: Path
+    dropped_dir: Path | None
+    work_dir: Path
+    executor: Any
+    context: StepContext
+
+
+class GlobalStep(Step):
+    """A step that needs the whole corpus; runs as a multi-phase job over shard files.
+
+    No single task may hold the whole corpus: phases exchange partitioned files through
+    ``task.work_dir``. The result must not depend on executor kind or worker count.
+    """
+
+    kind: ClassVar[StepKind] = "global"  # type: ignore[assignment]
+
+    def run(self, task: GlobalTask) -> dict[str, Any]:
+        """Process every shard; return ``{shard name: StepStats}`` (gristmill.core.stats)."""
+        raise NotImplementedError
+
+    def apply(self, doc: Document) -> Document | Drop:  # pragma: no cover - not per document
+        raise TypeError(f"{self.name} is a global step and runs over whole shards")
