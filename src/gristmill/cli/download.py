@@ -1,0 +1,209 @@
+"""``gristmill download [crawl]``: Common Crawl files into a local mirror of the bucket.
+
+The first positional argument says what to download; ``crawl`` (the default) is the only kind
+for now, and other kinds (``assets``) plug in as another entry of `_RUNNERS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from gristmill.core.errors import InputError
+from gristmill.io.download import DEFAULT_BASE_URL, KINDS, DownloadResult, download_crawl
+
+# Beyond this many files the summary shows totals only; the files are all under --out anyway.
+_MAX_TABLE_ROWS = 20
+
+_EXAMPLES = """\
+examples:
+  gristmill download --crawl CC-MAIN-2024-22 --kind wet --files 2 --out data/cc
+  gristmill download crawl --crawl CC-MAIN-2024-22 --files 1 --records 500 --out data/cc
+  gristmill download --crawl CC-MAIN-2024-22 --files 8 --base-url /mnt/commoncrawl --out data/cc
+
+Files land at OUT/<path in the bucket>; a sample of the first N records is named
+<stem>.first-N-records.warc.gz. Partial files (*.part) resume with HTTP Range on a rerun;
+complete files are skipped.
+"""
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        name,
+        help="download Common Crawl files (whole, or their first N records)",
+        description="Download Common Crawl WARC/WET/WAT files listed in "
+        "crawl-data/CRAWL/KIND.paths.gz, resumably, into a local mirror of the bucket.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "what",
+        nargs="?",
+        choices=sorted(_RUNNERS),
+        default="crawl",
+        help="what to download (default: crawl)",
+    )
+    crawl = parser.add_argument_group("crawl files")
+    crawl.add_argument("--crawl", metavar="ID", help="crawl id, e.g. CC-MAIN-2024-22")
+    crawl.add_argument("--kind", choices=KINDS, default="warc", help="file kind (default: warc)")
+    crawl.add_argument(
+        "--files", type=_count(1), metavar="N", help="how many files of the listing to download"
+    )
+    crawl.add_argument(
+        "--offset",
+        type=_count(0),
+        default=0,
+        metavar="K",
+        help="start at the K-th file of the listing (default: 0)",
+    )
+    crawl.add_argument(
+        "--records",
+        type=_count(1),
+        metavar="N",
+        help="keep only the first N WARC records of each file (reads only that far)",
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="mirror root")
+    parser.add_argument(
+        "--base-url",
+        default=DEFAULT_BASE_URL,
+        metavar="URL",
+        help=f"bucket root: http(s) URL, file:// URL or local path (default: {DEFAULT_BASE_URL})",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_count(0),
+        default=5,
+        metavar="N",
+        help="retries per file after network failures (default: 5)",
+    )
+    parser.add_argument(
+        "--backoff",
+        type=_seconds,
+        default=1.0,
+        metavar="S",
+        help="first retry delay in seconds, doubled each retry (default: 1)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="S",
+        help="seconds without data before a connection counts as failed (default: 60)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    return _RUNNERS[args.what](args)
+
+
+def _run_crawl(args: argparse.Namespace) -> int:
+    if not args.crawl:
+        raise InputError("--crawl is required, e.g. --crawl CC-MAIN-2024-22")
+    if args.files is None:
+        raise InputError("--files is required: how many files of the listing to download")
+    started = time.monotonic()
+    with _messages_to_stderr(logging.WARNING if args.quiet else logging.INFO):
+        results = download_crawl(
+            args.crawl,
+            args.kind,
+            args.files,
+            args.out,
+            offset=args.offset,
+            records=args.records,
+            base_url=args.base_url,
+            retries=args.retries,
+            backoff=args.backoff,
+            timeout=args.timeout,
+            progress=not args.no_progress,
+        )
+    title = f"{args.crawl} {args.kind} → {args.out}"
+    Console().print(summary_table(results, time.monotonic() - started, title=title))
+    return 0
+
+
+_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {"crawl": _run_crawl}
+
+
+def summary_table(results: list[DownloadResult], seconds: float, *, title: str = "") -> Table:
+    """Per-file rows (up to 20 files) and a total row: files, bytes, skipped, seconds."""
+    samples = any(r.records is not None for r in results)
+    table = Table(title=title or None, show_footer=True)
+    files = f"{len(results)} file{'' if len(results) == 1 else 's'}"
+    table.add_column("file", footer=files, overflow="fold")
+    if samples:
+        table.add_column(
+            "records", justify="right", footer=f"{sum(r.records or 0 for r in results):,}"
+        )
+    table.add_column("bytes", justify="right", footer=f"{sum(r.bytes for r in results):,}")
+    skipped = sum(r.skipped for r in results)
+    table.add_column("status", footer=f"{skipped} skipped")
+    table.add_column("seconds", justify="right", footer=f"{seconds:.1f}")
+    if len(results) <= _MAX_TABLE_ROWS:
+        for result in results:
+            status = "skipped" if result.skipped else "resumed" if result.resumed else "downloaded"
+            row = [result.local_path.name]
+            if samples:
+                row.append(f"{result.records:,}" if result.records is not None else "")
+            row += [f"{result.bytes:,}", status, f"{result.seconds:.1f}"]
+            table.add_row(*row)
+    return table
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (a progress bar or a test redirects it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def _messages_to_stderr(level: int) -> Iterator[None]:
+    """Show the download's skip/resume/retry messages on stderr while the command runs."""
+    logger = logging.getLogger("gristmill.io")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    previous = logger.level
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

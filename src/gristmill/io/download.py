@@ -1,0 +1,582 @@
+"""Download Common Crawl files (whole, or the first N records) into a local mirror of the bucket.
+
+``download_crawl`` reads ``crawl-data/<CRAWL>/<KIND>.paths.gz`` under a base URL (Common Crawl's
+public HTTPS endpoint by default; ``file://`` URLs and plain paths work too, for clusters with a
+local copy), picks files ``[offset, offset + files)`` of that list, and writes each to
+``<out>/<same relative path>``; the paths file itself is kept at its own relative path, so ``out``
+is again a mirror that ``--base-url`` can point at.
+
+Every transfer is resumable and atomic: bytes go to ``<name>.part``, a retry after a cut
+connection or a rerun after a crash continues with ``Range: bytes=<size>-`` (restarting from zero
+when a server ignores Range), the final size is checked against Content-Length / Content-Range,
+and only then is ``.part`` renamed to the final name. A final name therefore always holds a
+complete, checked file, and an existing one is skipped without any request.
+
+With ``records=N`` only the first N WARC records of each file are kept (see
+`gristmill.io.warc_prefix`); the transfer stops once they are in. The sample is named
+``<stem>.first-<N>-records.<warc extensions>`` (`sample_name`), so it can never be taken for the
+whole file, samples of different sizes live side by side, and readers that look for ``.warc.gz``
+/ ``.warc.wet.gz`` still recognise it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import re
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from gristmill.core.errors import DownloadError, InputError
+from gristmill.io.http import (
+    NotFoundError,
+    OpenedResource,
+    RangeNotSatisfiableError,
+    TransientError,
+    join_location,
+    open_resource,
+)
+from gristmill.io.warc_prefix import WarcFormatError, WarcPrefixCopier, scan_prefix
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
+KINDS = ("warc", "wet", "wat")
+
+# Whole files are read in big pieces (fewer syscalls); samples in small ones, so that little is
+# read past the last record wanted.
+_FILE_CHUNK = 1 << 20
+_SAMPLE_CHUNK = 64 << 10
+# Cap on one backoff sleep, also on a server's Retry-After, so a bad hint cannot stall a run.
+_MAX_DELAY_S = 60.0
+_CRAWL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What one file's download did.
+
+    Attributes:
+        relative_path: path of the file under the mirror root (``crawl-data/...``).
+        local_path: where it is on disk (for a sample, the sample's own name).
+        bytes: size of the local file.
+        skipped: it was already complete; nothing was requested.
+        resumed: bytes from an earlier attempt (a ``.part``) were kept and continued.
+        fetched_bytes: bytes read from the source during this call.
+        seconds: wall time of this call.
+        records: records in a sample (``records=N`` downloads); None for whole files.
+    """
+
+    relative_path: str
+    local_path: Path
+    bytes: int
+    skipped: bool = False
+    resumed: bool = False
+    fetched_bytes: int = 0
+    seconds: float = 0.0
+    records: int | None = None
+
+
+class TransferProgress:
+    """Byte progress bars on stderr (rich), one row per transfer in flight.
+
+    A no-op when disabled or when stderr is not a terminal (logs and CI get no bar spam).
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        console = Console(stderr=True)
+        self._bar: Progress | None = None
+        if enabled and console.is_terminal:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+
+    def __enter__(self) -> TransferProgress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def add(self, description: str) -> TaskID | None:
+        return None if self._bar is None else self._bar.add_task(description, total=None)
+
+    def update(
+        self,
+        task: TaskID | None,
+        *,
+        total: int | None = None,
+        completed: int | None = None,
+        advance: int | None = None,
+    ) -> None:
+        if self._bar is not None and task is not None:
+            self._bar.update(task, total=total, completed=completed, advance=advance)
+
+    def remove(self, task: TaskID | None) -> None:
+        if self._bar is not None and task is not None:
+            self._bar.remove_task(task)
+
+
+class _RetryBudget:
+    """Counts consecutive failures of one transfer and sleeps with exponential backoff.
+
+    A failure after which the local file grew resets the count: a link that keeps breaking
+    but keeps making progress finishes; one that makes none gives up after ``retries``.
+    """
+
+    def __init__(self, url: str, retries: int, backoff: float) -> None:
+        self.url = url
+        self.retries = retries
+        self.backoff = backoff
+        self.failures = 0
+
+    def failed(
+        self, reason: str, *, retry_after: float | None = None, progressed: bool = False
+    ) -> None:
+        if progressed:
+            self.failures = 0
+        self.failures += 1
+        if self.failures > self.retries:
+            raise DownloadError(
+                f"could not download {self.url}: {reason} (gave up after {self.failures} "
+                f"attempt{'s' if self.failures > 1 else ''})"
+            )
+        delay = min(_MAX_DELAY_S, self.backoff * 2 ** (self.failures - 1))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, _MAX_DELAY_S))
+        log.warning(
+            "%s: %s; retry %d of %d in %.2f s", self.url, reason, self.failures, self.retries, delay
+        )
+        time.sleep(delay)
+
+
+def _part_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".part")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _open_from(
+    url: str, start: int, part: Path, *, timeout: float, budget: _RetryBudget
+) -> OpenedResource | None:
+    """Open ``url`` at byte ``start`` (the size of ``part``), retrying what is transient.
+
+    Returns None when ``start`` is exactly the end of the resource (``part`` is already
+    complete). A ``part`` longer than the resource cannot be a prefix of it and is discarded.
+    The returned stream starts at ``start`` or, from a server that ignored Range, at 0.
+    """
+    while True:
+        try:
+            opened = open_resource(url, start, timeout=timeout)
+        except RangeNotSatisfiableError as exc:
+            if start > 0 and exc.total == start:
+                return None
+            log.warning("%s: local partial file is longer than the source; starting again", url)
+            part.unlink(missing_ok=True)
+            start = 0
+            continue
+        except TransientError as exc:
+            budget.failed(exc.reason, retry_after=exc.retry_after)
+            continue
+        if opened.start in (0, start):
+            return opened
+        opened.close()
+        budget.failed(f"asked for bytes from {start}, got bytes from {opened.start}")
+
+
+def fetch_url(
+    url: str,
+    dest: Path,
+    *,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    progress: TransferProgress | None = None,
+    relative_path: str | None = None,
+) -> DownloadResult:
+    """Download ``url`` (http(s), ``file://`` or a path) to ``dest``, resumably and atomically.
+
+    An existing ``dest`` is taken as complete (only a checked transfer ever creates it) and
+    skipped. Otherwise bytes go to ``dest.part``, continued with a Range request if it exists,
+    retried ``retries`` times after transient failures with ``backoff * 2**k`` seconds between
+    attempts, checked against the announced size and renamed to ``dest``.
+
+    Raises:
+        NotFoundError: the source does not exist (never retried).
+        DownloadError: network failures outlasted the retries, or the server refused.
+    """
+    dest = Path(dest)
+    name = relative_path or dest.name
+    started = time.monotonic()
+    part = _part_path(dest)
+    if dest.exists():
+        part.unlink(missing_ok=True)
+        log.info("%s: already complete, skipped", dest)
+        return DownloadResult(name, dest, _size(dest), skipped=True)
+
+    budget = _RetryBudget(url, retries, backoff)
+    progress = progress or TransferProgress(enabled=False)
+    task = progress.add(PurePosixPath(name).name)
+    resumed = False
+    fetched = 0
+    try:
+        while True:
+            have = _size(part)
+            opened = _open_from(url, have, part, timeout=timeout, budget=budget)
+            if opened is None:  # the .part already holds every byte
+                resumed = True
+                break
+            with opened:
+                if opened.start != have:
+                    if part.exists():  # (else `_open_from` discarded it)
+                        log.warning("%s: server ignored the Range request; restarting", url)
+                    have = 0
+                elif have:
+                    resumed = True
+                    log.info("%s: resuming at byte %d", dest, have)
+                progress.update(task, total=opened.total, completed=have)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    with part.open("ab" if have else "wb") as fh:
+                        for chunk in opened.chunks(_FILE_CHUNK):
+                            fh.write(chunk)
+                            fetched += len(chunk)
+                            progress.update(task, advance=len(chunk))
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                except TransientError as exc:
+                    budget.failed(exc.reason, progressed=_size(part) > have)
+                    continue
+            size, total = _size(part), opened.total
+            if total is None or size == total:
+                break
+            if size < total:
+                budget.failed(
+                    f"connection closed after {size:,} of {total:,} bytes", progressed=size > have
+                )
+                continue
+            part.unlink()
+            budget.failed(f"received {size:,} bytes, more than the {total:,} announced")
+        os.replace(part, dest)
+    finally:
+        progress.remove(task)
+    return DownloadResult(
+        name,
+        dest,
+        _size(dest),
+        resumed=resumed,
+        fetched_bytes=fetched,
+        seconds=time.monotonic() - started,
+    )
+
+
+def sample_name(filename: str, records: int) -> str:
+    """Name of the sample of a file's first ``records`` records.
+
+    ``pages-00000.warc.gz`` → ``pages-00000.first-50-records.warc.gz``; the marker goes before
+    ``.warc`` so ``.warc.gz`` / ``.warc.wet.gz`` / ``.warc.wat.gz`` endings survive.
+    """
+    marker = f".first-{records}-records"
+    cut = filename.find(".warc")
+    if cut <= 0:
+        cut = filename.find(".")
+        if cut <= 0:
+            cut = len(filename)
+    return filename[:cut] + marker + filename[cut:]
+
+
+def _trim_partial_sample(part: Path) -> tuple[int, int, bool | None]:
+    """Cut a partial sample back to its last safe point; (size, records, gzip or None)."""
+    if not part.exists():
+        return 0, 0, None
+    safe, records, compressed = scan_prefix(part)
+    if _size(part) != safe:
+        os.truncate(part, safe)
+    return safe, records, compressed if safe else None
+
+
+def fetch_warc_sample(
+    url: str,
+    dest: Path,
+    records: int,
+    *,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    progress: TransferProgress | None = None,
+    relative_path: str | None = None,
+) -> DownloadResult:
+    """Write the first ``records`` WARC records of ``url`` to ``dest``, reading only that far.
+
+    Resumable like `fetch_url`: ``dest.part`` holds whole gzip members copied from the source,
+    so a retry or a rerun continues with a Range request from its last record boundary. A file
+    with fewer records gives a sample of all of them (with a warning); an existing ``dest`` is
+    skipped.
+
+    Raises:
+        NotFoundError, DownloadError: as `fetch_url`.
+        WarcFormatError: the source is not a (gzipped) WARC file.
+    """
+    dest = Path(dest)
+    name = relative_path or dest.name
+    started = time.monotonic()
+    part = _part_path(dest)
+    if dest.exists():
+        part.unlink(missing_ok=True)
+        log.info("%s: already complete, skipped", dest)
+        return DownloadResult(name, dest, _size(dest), skipped=True, records=scan_prefix(dest)[1])
+
+    budget = _RetryBudget(url, retries, backoff)
+    progress = progress or TransferProgress(enabled=False)
+    task = progress.add(f"{PurePosixPath(name).name} (first {records} records)")
+    resumed = False
+    fetched = 0
+    damage: str | None = None
+    try:
+        while True:
+            safe, done_records, compressed = _trim_partial_sample(part)
+            if done_records >= records:
+                resumed = True
+                break
+            opened = _open_from(url, safe, part, timeout=timeout, budget=budget)
+            if opened is None:  # the source ends exactly where the partial sample does
+                resumed = True
+                break
+            with opened:
+                if opened.start != safe:
+                    if part.exists():  # (else `_open_from` discarded it)
+                        log.warning("%s: server ignored the Range request; restarting", url)
+                    safe, done_records, compressed = 0, 0, None
+                elif safe:
+                    resumed = True
+                    log.info("%s: resuming after record %d (byte %d)", dest, done_records, safe)
+                progress.update(task, completed=safe)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                received = 0
+                try:
+                    with part.open("ab" if safe else "wb") as fh:
+                        copier = WarcPrefixCopier(
+                            url, fh, records - done_records, compressed=compressed, offset=safe
+                        )
+                        for chunk in opened.chunks(_SAMPLE_CHUNK):
+                            received += len(chunk)
+                            progress.update(task, advance=len(chunk))
+                            if copier.feed(chunk):
+                                break
+                        else:
+                            total = opened.total
+                            copier.end_of_input(total is None or opened.start + received >= total)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                except TransientError as exc:
+                    budget.failed(exc.reason, progressed=_size(part) > safe)
+                    continue
+                finally:
+                    fetched += received
+            if copier.done:
+                done_records += copier.safe_records
+                damage = copier.damage
+                break
+            budget.failed(
+                f"connection closed after {opened.start + received:,} of "
+                f"{opened.total or 0:,} bytes",
+                progressed=_size(part) > safe,
+            )
+        if done_records == 0:
+            part.unlink(missing_ok=True)
+            raise WarcFormatError(damage or f"{url}: no WARC record found")
+        if damage is not None:
+            log.warning("%s; keeping the %d whole records before it", damage, done_records)
+        elif done_records < records:
+            log.warning("%s: holds only %d records (asked for %d)", url, done_records, records)
+        os.replace(part, dest)
+    finally:
+        progress.remove(task)
+    return DownloadResult(
+        name,
+        dest,
+        _size(dest),
+        resumed=resumed,
+        fetched_bytes=fetched,
+        seconds=time.monotonic() - started,
+        records=done_records,
+    )
+
+
+def list_crawl_files(
+    crawl: str,
+    kind: str,
+    out: Path,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+) -> list[str]:
+    """The relative paths listed in ``crawl-data/<crawl>/<kind>.paths.gz`` under ``base_url``.
+
+    The paths file is kept under ``out`` at the same relative path (fetched once; a crawl's
+    listing never changes). Every listed path is checked to stay inside ``out``.
+    """
+    _check_crawl_id(crawl)
+    if kind not in KINDS:
+        raise InputError(f"unknown file kind {kind!r}: choose one of {', '.join(KINDS)}")
+    relative = f"crawl-data/{crawl}/{kind}.paths.gz"
+    url = join_location(base_url, relative)
+    try:
+        listing = fetch_url(
+            url, Path(out) / relative, retries=retries, backoff=backoff, timeout=timeout
+        ).local_path
+    except NotFoundError as exc:
+        raise InputError(
+            f"no {kind} file list for crawl {crawl!r} at {url} ({exc.reason}): "
+            "is the crawl id right (Common Crawl ids look like CC-MAIN-2024-22)?"
+        ) from None
+    try:
+        text = gzip.decompress(listing.read_bytes()).decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        listing.unlink(missing_ok=True)  # so that a rerun fetches it again
+        raise InputError(f"{url}: not a gzip-compressed UTF-8 list of paths ({exc})") from None
+    paths = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = PurePosixPath(line)
+        if parts.is_absolute() or ".." in parts.parts or "\\" in line or "://" in line:
+            raise InputError(f"{url}: line {lineno}: refusing path {line!r} outside the mirror")
+        paths.append(line)
+    if not paths:
+        raise InputError(f"{url}: lists no files")
+    return paths
+
+
+def _check_crawl_id(crawl: str) -> None:
+    if not _CRAWL_ID.match(crawl):
+        raise InputError(
+            f"bad crawl id {crawl!r}: expected a name like CC-MAIN-2024-22 "
+            "(letters, digits, '.', '_', '-')"
+        )
+
+
+def download_crawl(
+    crawl: str,
+    kind: str,
+    files: int,
+    out: Path,
+    *,
+    offset: int = 0,
+    records: int | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    retries: int = 5,
+    backoff: float = 1.0,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> list[DownloadResult]:
+    """Download files ``[offset, offset + files)`` of a crawl's ``kind`` listing into ``out``.
+
+    Each file lands at ``out/<its path in the bucket>``; with ``records`` only its first
+    ``records`` WARC records are kept, as ``sample_name(...)`` beside where the whole file
+    would go. Files are fetched one after another; the first failure stops the run, and a rerun
+    skips what is complete and resumes what is partial.
+
+    Args:
+        crawl: crawl id, e.g. ``CC-MAIN-2024-22``.
+        kind: ``warc``, ``wet`` or ``wat``.
+        files: how many files to take from the listing (fewer if it ends first).
+        out: local mirror root.
+        offset: index of the first file in the listing.
+        records: keep only the first N records of each file.
+        base_url: mirror root: http(s) URL, ``file://`` URL or local path.
+        retries: retries per file after transient failures.
+        backoff: first retry delay in seconds, doubled each time (capped at 60 s).
+        progress: byte progress bars on stderr when it is a terminal.
+        timeout: seconds without data before a connection counts as failed.
+    """
+    if files < 1:
+        raise InputError(f"files must be at least 1, got {files}")
+    if offset < 0:
+        raise InputError(f"offset must be 0 or more, got {offset}")
+    if records is not None and records < 1:
+        raise InputError(f"records must be at least 1, got {records}")
+    if retries < 0 or backoff < 0:
+        raise InputError("retries and backoff must not be negative")
+    out = Path(out)
+    listing = list_crawl_files(
+        crawl, kind, out, base_url=base_url, retries=retries, backoff=backoff, timeout=timeout
+    )
+    if offset >= len(listing):
+        raise InputError(
+            f"offset {offset} is past the end of the {len(listing)} {kind} files "
+            f"listed for crawl {crawl}"
+        )
+    chosen = listing[offset : offset + files]
+    if len(chosen) < files:
+        log.warning(
+            "crawl %s lists %d %s files; taking the %d from offset %d",
+            crawl,
+            len(listing),
+            kind,
+            len(chosen),
+            offset,
+        )
+    results = []
+    with TransferProgress(enabled=progress) as bar:
+        for relative in chosen:
+            url = join_location(base_url, relative)
+            dest = out / relative
+            if records is None:
+                result = fetch_url(
+                    url,
+                    dest,
+                    retries=retries,
+                    backoff=backoff,
+                    timeout=timeout,
+                    progress=bar,
+                    relative_path=relative,
+                )
+            else:
+                result = fetch_warc_sample(
+                    url,
+                    dest.with_name(sample_name(dest.name, records)),
+                    records,
+                    retries=retries,
+                    backoff=backoff,
+                    timeout=timeout,
+                    progress=bar,
+                    relative_path=relative,
+                )
+            results.append(result)
+    return results

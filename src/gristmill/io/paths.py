@@ -1,0 +1,233 @@
+"""Input specs to files, files to streams, files to stable shard names.
+
+A run's inputs are files, folders, globs or URLs. They expand to a sorted, de-duplicated list
+of document files; each becomes a shard whose name is derived from its path relative to the
+common root of all inputs, so the same inputs give the same output names on every machine.
+"""
+
+from __future__ import annotations
+
+import glob
+import http.client
+import io
+import os
+import posixpath
+import re
+import urllib.parse
+from typing import Any, BinaryIO
+
+import xxhash
+
+from gristmill.core.errors import DownloadError, InputError
+from gristmill.io.formats import is_document_file, split_extension
+from gristmill.io.http import NotFoundError, TransientError, local_path, open_resource
+
+_URL_SCHEMES = ("http://", "https://", "file://")
+_GLOB_CHARS = frozenset("*?[")
+# Characters kept in shard names: portable on every filesystem and in URLs. "=" and "+" stay
+# because partitioned layouts (DCLM's "crawl=CC-MAIN-...") use them.
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._=+-]")
+_SHARD_SEPARATOR = "__"
+# Suffixes dropped from shard names without a trace: the usual form of each format. Rarer
+# forms leave a tag ("x.warc" -> "x-warc") because they tend to sit beside the usual one (an
+# uncompressed WARC next to its .warc.gz, as in warcio's test data), and the two must not
+# write the same output.
+_UNTAGGED_SUFFIXES = frozenset({
+    ".warc.gz", ".warc.wet.gz", ".wet.gz", ".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz",
+    ".json.zst", ".parquet",
+})
+# xxhash seed for the disambiguating suffix of names that needed character replacement.
+_NAME_HASH_SEED = 0
+
+
+def is_url(spec: str) -> bool:
+    """True for http://, https:// and file:// specs."""
+    return spec[:8].lower().startswith(_URL_SCHEMES)
+
+
+def _walk_folder(folder: str) -> list[str]:
+    """Document files under ``folder``, recursively; hidden files and folders are skipped."""
+    found: list[str] = []
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(
+            os.path.join(parent, f) for f in files if not f.startswith(".") and is_document_file(f)
+        )
+    return sorted(found)
+
+
+def _expand_one(spec: str) -> list[str]:
+    if is_url(spec):
+        return [spec]
+    if "://" in spec:
+        local_path(spec)  # raises InputError naming the unsupported scheme (s3://, gs://, ...)
+    if _GLOB_CHARS.intersection(spec):
+        files: list[str] = []
+        for match in sorted(glob.glob(spec, recursive=True)):
+            files.extend(_walk_folder(match) if os.path.isdir(match) else [match])
+        if not files:
+            raise InputError(f"no input matches {spec!r}")
+        return files
+    if os.path.isdir(spec):
+        files = _walk_folder(spec)
+        if not files:
+            raise InputError(
+                f"no input matches {spec!r} (no .warc[.gz], .wet.gz, .jsonl[.gz|.zst] or "
+                ".parquet files in that folder)"
+            )
+        return files
+    if os.path.isfile(spec):
+        return [spec]
+    raise InputError(f"input not found: {spec}")
+
+
+def expand_inputs(specs: list[str]) -> list[str]:
+    """Expand files, folders, globs and URLs into the list of input files.
+
+    Folders are walked recursively for known document extensions and globs are expanded,
+    each sorted; URLs pass through. Duplicates are dropped (first occurrence kept). Raises
+    `InputError` for a spec that matches nothing, and for two inputs that would get the same
+    shard name (their outputs would overwrite each other).
+    """
+    if not specs:
+        raise InputError("no inputs given")
+    seen: set[str] = set()
+    files: list[str] = []
+    for spec in specs:
+        for path in _expand_one(spec):
+            key = path if is_url(path) else os.path.normpath(os.path.abspath(path))
+            if key not in seen:
+                seen.add(key)
+                files.append(path)
+    _check_unique_names(files)
+    return files
+
+
+def _check_unique_names(files: list[str]) -> None:
+    root = common_root(files)
+    owners: dict[str, str] = {}
+    for path in files:
+        name = shard_name(path, root)
+        if name in owners:
+            raise InputError(
+                f"inputs {owners[name]} and {path} would both be written as shard {name!r}; "
+                "rename one of them or process them in separate runs"
+            )
+        owners[name] = path
+
+
+class _ForwardStream(io.RawIOBase):
+    """A forward-only stream that still answers ``tell()``.
+
+    fastwarc asks its input for the position (record offsets are positions); an HTTP
+    response cannot tell, so the bytes read are counted here. A connection that breaks
+    mid-body becomes an OSError, which readers report as a damaged file.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            count = self._stream.readinto(buffer)  # type: ignore[attr-defined]
+        except http.client.HTTPException as exc:
+            raise OSError(f"connection broken while reading: {exc!r}") from exc
+        self._position += count or 0
+        return count or 0
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+def open_binary(path_or_url: str) -> BinaryIO:
+    """Open a local path, ``file://`` URL or http(s) URL (streamed) for binary reading.
+
+    The returned stream is buffered (it supports ``peek``) and answers ``tell()``. Raises
+    `InputError` when the input is missing or unreachable.
+    """
+    try:
+        stream = open_resource(path_or_url).stream
+    except NotFoundError as exc:
+        raise InputError(f"input not found: {path_or_url} ({exc.reason})") from exc
+    except (TransientError, DownloadError) as exc:
+        raise InputError(f"cannot open {path_or_url}: {exc}") from exc
+    if stream.seekable():
+        return stream
+    return io.BufferedReader(_ForwardStream(stream), buffer_size=1 << 16)  # type: ignore[return-value]
+
+
+def _url_parts(url: str) -> tuple[str, str]:
+    """``(scheme://host, path)`` of an http(s) URL."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}", parts.path or "/"
+
+
+def common_root(paths: list[str]) -> str | None:
+    """The deepest folder (or URL prefix) that contains every input.
+
+    Local paths and ``file://`` URLs give an absolute folder; http(s) URLs on one host give
+    ``scheme://host/common/dir``. Mixed local/remote inputs, several hosts or no inputs give
+    None.
+    """
+    if not paths:
+        return None
+    locals_ = [local_path(p) for p in paths]
+    if all(p is not None for p in locals_):
+        return os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in locals_ if p])
+    if any(p is not None for p in locals_):
+        return None
+    bases, dirs = zip(*(_url_parts(p) for p in paths), strict=True)
+    if len(set(bases)) != 1:
+        return None
+    common = posixpath.commonpath([posixpath.dirname(d) for d in dirs])
+    return bases[0] + common
+
+
+def _relative_location(path_or_url: str, root: str | None) -> str:
+    """The path of an input relative to ``root``, '/'-separated; absolute-ish if no root."""
+    local = local_path(path_or_url)
+    if local is not None:
+        absolute = os.path.abspath(local)
+        if root is not None and not is_url(root):
+            relative = os.path.relpath(absolute, root)
+            if relative != os.pardir and not relative.startswith(os.pardir + os.sep):
+                return relative.replace(os.sep, "/")
+        return absolute.replace(os.sep, "/")
+    base, path = _url_parts(path_or_url)
+    if root is not None and (base + path).startswith(root.rstrip("/") + "/"):
+        return (base + path)[len(root.rstrip("/")) + 1 :]
+    return base.split("://", 1)[1] + path
+
+
+def shard_name(path_or_url: str, root: str | None) -> str:
+    """A stable, filesystem-safe name for the outputs of one input file.
+
+    It is the input's path relative to ``root`` without its document extension, folders
+    joined by ``__`` (``segments/sample/warc/pages-00000.warc.gz`` ->
+    ``segments__sample__warc__pages-00000``); rarer suffixes leave a tag
+    (``x.warc`` -> ``x-warc``). Characters outside ``[A-Za-z0-9._=+-]`` become ``_``; when
+    that happens, a short xxhash of the relative path is appended so names that differ only
+    in such characters stay distinct. `expand_inputs` refuses inputs whose names collide.
+    """
+    relative = _relative_location(path_or_url, root)
+    stem, suffix = split_extension(relative)
+    if suffix is not None and suffix.lower() not in _UNTAGGED_SUFFIXES:
+        stem += "-" + suffix.lower().lstrip(".").replace(".", "-")
+    parts = [p for p in stem.split("/") if p not in ("", ".")]
+    joined = _SHARD_SEPARATOR.join(parts)
+    safe = _UNSAFE_NAME_CHARS.sub("_", joined)
+    if safe != joined or not safe or safe.startswith("."):
+        digest = xxhash.xxh64_hexdigest(relative.encode("utf-8", "surrogateescape"),
+                                        seed=_NAME_HASH_SEED)
+        safe = f"{safe.lstrip('.') or 'shard'}-{digest[:8]}"
+    return safe

@@ -1,0 +1,1 @@
+"""Helpers for tests of gristmill and of code built on it (no test framework required)."""
