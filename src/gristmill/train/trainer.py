@@ -1,0 +1,494 @@
+"""The training loop: DCLM's fixed recipe with LLM360-style transparency (reference/dclm.md §7,
+training.md §1-2).
+
+One run folder holds everything needed to show what the model saw and how training went::
+
+    config.json          scale, model shape, schedule, world size, device, seed, code version
+    data_manifest.json   the token folder's index and every chunk manifest (the data order)
+    metrics.jsonl        one line per step: loss, ce, lr, pre-clip grad norm, tokens seen,
+                         tokens/s, MFU, data phase, chunk, skipped
+    events.jsonl         checkpoints, phase switches, skipped steps, resumes
+    checkpoints/step-N/  safetensors model + optimizer + RNG, state.json with the data cursor
+
+Optimisation: AdamW (β = 0.9, 0.95, ε 1e-8; decay on ≥2-D weights), linear warmup, cosine to the
+minimum rate (open_lm ``cosine_lr``), gradient clipping at 1.0, bf16 autocast on CPU and CUDA,
+z-loss. A checkpoint is written whenever a data chunk is completed (LLM360: ``ckpt_i`` has seen
+chunks 0..i), at the MeCo cooldown switch and at the end. MeCo cooldown (§1.3) is a switch of
+data phase at ``(1 - cooldown_fraction) × total steps``; the learning-rate schedule continues.
+Steps with a non-finite loss or gradient norm are skipped (no update) and logged.
+Multi-process: ``torchrun --nproc_per_node N gristmill train ...`` (DDP; gloo on CPU, NCCL on
+CUDA; ``--fsdp`` shards with FSDP2 on GPUs). Every rank reads the whole global batch's mask so the
+loss is normalised by the global count of target tokens, making 1 and N processes equivalent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from gristmill.core.errors import GristmillError
+from gristmill.tokenize.shards import TokenDataset
+from gristmill.train import checkpoint as ckpt
+from gristmill.train.model import Transformer, flops_per_token, lm_loss
+from gristmill.train.scales import Scale
+
+ADAM_BETAS = (0.9, 0.95)  # DCLM/open_lm; MeCo: beta2 0.95 "important for avoiding loss spikes"
+ADAM_EPS = 1e-8
+GRAD_CLIP = 1.0
+DEFAULT_SEED = 124  # DCLM's open_lm runs use seed 124
+MAX_CONSECUTIVE_SKIPS = 20
+# Dense bf16 peak of common GPUs (vendor datasheets), for MFU.
+GPU_PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
+
+
+@dataclass
+class TrainOptions:
+    """Everything of a run besides the scale (written to config.json)."""
+
+    data: str
+    out: str
+    meco: bool = False
+    cooldown_fraction: float | None = None  # default: the token folder's MeCo setting (0.1)
+    resume: bool = False
+    max_steps: int | None = None  # shortens the schedule to this many steps (warmup scaled)
+    micro_batch: int | None = None  # sequences per forward pass per process
+    checkpoint_every: int | None = None  # extra checkpoints every N steps
+    device: str = "auto"
+    precision: str = "bf16"
+    fsdp: bool = False
+    compile: bool = False
+    seed: int = DEFAULT_SEED
+    peak_tflops: float | None = None
+    log_every: int = 10
+    quiet: bool = False
+
+
+def lr_at(step: int, peak: float, minimum: float, warmup: int, total: int) -> float:
+    """open_lm ``cosine_lr``: linear warmup to ``peak`` then cosine to ``minimum`` at ``total``."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return minimum + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - minimum)
+
+
+def cooldown_start(total_steps: int, fraction: float) -> int:
+    """First step of the MeCo cooldown: the last ``fraction`` of steps see no metadata."""
+    return total_steps - round(fraction * total_steps) if fraction > 0 else total_steps
+
+
+def code_version() -> dict[str, Any]:
+    """gristmill version, git commit and dirty state when in a checkout, and a hash of the
+    training/tokenize sources (identifies the code even outside git)."""
+    import gristmill
+
+    pkg = Path(gristmill.__file__).parent
+    digest = hashlib.sha256()
+    for sub in ("train", "tokenize"):
+        for f in sorted((pkg / sub).glob("*.py")):
+            digest.update(f.name.encode() + f.read_bytes())
+    info: dict[str, Any] = {"gristmill": gristmill.__version__, "source_sha256": digest.hexdigest()}
+    try:
+        commit = subprocess.run(["git", "-C", str(pkg), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            info["git_commit"] = commit.stdout.strip()
+            status = subprocess.run(["git", "-C", str(pkg), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10)
+            info["git_dirty"] = bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype, override_tflops: float | None) -> tuple[float | None, str]:
+    """The FLOP/s that MFU is measured against, and where the number comes from."""
+    if override_tflops:
+        return override_tflops * 1e12, "--peak-tflops"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, value in GPU_PEAK_BF16.items():
+            if key in name:
+                return value, f"datasheet bf16 dense ({name})"
+        return None, f"unknown GPU {name}"
+    # CPUs have no agreed peak; use the best of a few large matmuls in the training dtype.
+    n = 1024
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    best = float("inf")
+    for _ in range(4):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best, f"measured {dtype} {n}x{n} matmul on {torch.get_num_threads()} threads"
+
+
+class _Dist:
+    """World size, rank and a sum all-reduce that is a no-op in one process."""
+
+    def __init__(self, device_kind: str) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+
+    def sum(self, values: list[float]) -> list[float]:
+        if self.world == 1:
+            return values
+        t = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _resolve_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise GristmillError("--device cuda but no CUDA device is available")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    if name != "cpu":
+        raise GristmillError(f"unknown device {name!r} (auto, cpu or cuda)")
+    return torch.device("cpu")
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    # open_lm: no weight decay on parameters with fewer than 2 dimensions (norm gains).
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Run:
+    """One training run (also the unit the tests drive step by step)."""
+
+    def __init__(self, scale: Scale, opts: TrainOptions) -> None:
+        self.scale, self.opts = scale, opts
+        self.dist = _Dist("cuda" if opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available()) else "cpu")
+        self.device = _resolve_device(opts.device, self.dist.local_rank)
+        self.out = Path(opts.out)
+        self.data = TokenDataset(opts.data)
+        if self.data.seq_len != scale.seq_len:
+            raise GristmillError(
+                f"scale {scale.name} trains on sequences of {scale.seq_len} tokens but {opts.data} "
+                f"was tokenized with --seq-len {self.data.seq_len}"
+            )
+        data_meco = self.data.meco.get("mode", "none") != "none"
+        if opts.meco and not data_meco:
+            raise GristmillError(f"--meco needs data tokenized with --meco (index of {opts.data} has mode none)")
+        if data_meco and not opts.meco:
+            raise GristmillError(
+                f"{opts.data} carries MeCo metadata; pass --meco (with --cooldown-fraction 0 for no cooldown)"
+            )
+        frac = opts.cooldown_fraction
+        if frac is None:
+            frac = float(self.data.meco.get("cooldown_fraction", 0.1)) if opts.meco else 0.0
+        if opts.meco and frac > 0 and self.data.phase_rows("cooldown") == 0:
+            raise GristmillError(f"{opts.data} has no cooldown chunks; tokenize with --cooldown-fraction > 0")
+        self.cooldown_fraction = frac if opts.meco else 0.0
+
+        self.total_steps = opts.max_steps or scale.total_steps
+        # A shortened run keeps the recipe's shape: warmup scaled by the same factor.
+        self.warmup = max(1, round(scale.warmup * self.total_steps / scale.total_steps)) if opts.max_steps else scale.warmup
+        self.cooldown_step = cooldown_start(self.total_steps, self.cooldown_fraction)
+        world = self.dist.world
+        if scale.global_batch % world:
+            raise GristmillError(f"global batch {scale.global_batch} is not divisible by {world} processes")
+        self.per_rank = scale.global_batch // world
+        self.micro = min(opts.micro_batch or self.per_rank, self.per_rank)
+        if self.per_rank % self.micro:
+            raise GristmillError(f"--micro-batch {self.micro} must divide the {self.per_rank} sequences per process")
+        self.accum = self.per_rank // self.micro
+
+        torch.manual_seed(opts.seed)
+        self.model_config = scale.model_config(self.data.vocab_size)
+        self.model = Transformer(self.model_config).to(self.device)
+        self.train_model: torch.nn.Module = self.model
+        if opts.fsdp:
+            if self.device.type != "cuda":
+                raise GristmillError("--fsdp needs CUDA devices (use DDP on CPU)")
+            from torch.distributed.fsdp import fully_shard
+
+            for layer in self.model.layers:
+                fully_shard(layer)
+            fully_shard(self.model)
+        elif world > 1:
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.optimizer = torch.optim.AdamW(
+            _param_groups(self.model, scale.weight_decay), lr=scale.lr, betas=ADAM_BETAS, eps=ADAM_EPS,
+            foreach=True,
+        )
+        self.forward = torch.compile(self.train_model) if opts.compile else self.train_model
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}.get(opts.precision)
+        if self.amp_dtype is None:
+            raise GristmillError(f"unknown precision {opts.precision!r} (bf16 or fp32)")
+        self.flops_per_token = flops_per_token(self.model_config)
+        self.peak, self.peak_source = peak_flops(self.device, self.amp_dtype, opts.peak_tflops)
+
+        self.step = 0
+        self.tokens_seen = 0
+        self.cursor = {"main": 0, "cooldown": 0}
+        self.consecutive_skips = 0
+
+    # ----------------------------------------------------------------------------- bookkeeping
+    @property
+    def is_main(self) -> bool:
+        return self.dist.rank == 0
+
+    def phase_of(self, step: int) -> str:
+        return "cooldown" if step >= self.cooldown_step else "main"
+
+    def chunks_completed(self, phase: str) -> int:
+        """Chunks of ``phase`` fully consumed so far (counting repeated epochs)."""
+        bounds = self.data.chunk_bounds(phase)
+        total = int(bounds[-1])
+        if total == 0:
+            return 0
+        epochs, pos = divmod(self.cursor[phase], total)
+        return epochs * (len(bounds) - 1) + int(np.searchsorted(bounds[1:], pos, side="right"))
+
+    def current_chunk(self, phase: str) -> int:
+        """Number (as in the token folder) of the chunk the next row of ``phase`` comes from."""
+        chunks = self.data.phase_chunks(phase)
+        bounds = self.data.chunk_bounds(phase)
+        pos = self.cursor[phase] % max(1, int(bounds[-1]))
+        return chunks[int(np.searchsorted(bounds, pos, side="right")) - 1].number
+
+    def config_record(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale.to_dict(),
+            "model": self.model_config.to_dict(),
+            "options": asdict(self.opts),
+            "schedule": {
+                "total_steps": self.total_steps,
+                "warmup": self.warmup,
+                "lr": self.scale.lr,
+                "min_lr": self.scale.min_lr,
+                "cooldown_start": self.cooldown_step,
+                "cooldown_fraction": self.cooldown_fraction,
+                "tokens_per_step": self.scale.tokens_per_step,
+            },
+            "parallel": {"world_size": self.dist.world, "micro_batch": self.micro, "grad_accum": self.accum,
+                         "fsdp": self.opts.fsdp},
+            "data": {"path": str(Path(self.opts.data).resolve()), "index_sha256": hashlib.sha256(
+                (Path(self.opts.data) / "index.json").read_bytes()).hexdigest(), "tokenizer": self.data.index["tokenizer"]},
+            "code": code_version(),
+            "environment": {"torch": torch.__version__, "python": platform.python_version(),
+                            "device": str(self.device), "threads": torch.get_num_threads(),
+                            "peak_flops": self.peak, "peak_source": self.peak_source},
+        }
+
+    def _write_json(self, name: str, obj: Any) -> None:
+        tmp = self.out / f".{name}.tmp"
+        tmp.write_text(json.dumps(obj, indent=1))
+        os.replace(tmp, self.out / name)
+
+    def _event(self, **fields: Any) -> None:
+        if self.is_main:
+            with open(self.out / "events.jsonl", "a") as fh:
+                fh.write(json.dumps({"step": self.step, "time": round(time.time(), 3)} | fields) + "\n")
+
+    # ------------------------------------------------------------------------------- prepare
+    def prepare(self) -> None:
+        """Create the run folder, or restore the latest checkpoint with --resume."""
+        latest = ckpt.latest_checkpoint(self.out)
+        if latest is not None and not self.opts.resume:
+            raise GristmillError(f"{self.out} already holds a run; pass --resume or choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        record = self.config_record()
+        if latest is not None:
+            previous = json.loads((self.out / "config.json").read_text())
+            for key in ("scale", "model", "schedule"):
+                if previous[key] != record[key]:
+                    raise GristmillError(f"cannot resume {self.out}: its {key} differs from this command's")
+            state = ckpt.restore(self.model, self.optimizer, latest)
+            self.step, self.tokens_seen, self.cursor = state["step"], state["tokens_seen"], state["cursor"]
+            self._truncate_metrics()
+            self._event(event="resume", checkpoint=latest.name)
+            return
+        if self.is_main:
+            self._write_json("config.json", record)
+            manifests = [self.data.chunk_manifest(c.number) for c in self.data.chunks]
+            self._write_json("data_manifest.json", {"index": self.data.index, "chunks": manifests})
+            for name in ("metrics.jsonl", "events.jsonl"):
+                (self.out / name).write_text("")
+        self.dist.barrier()
+
+    def _truncate_metrics(self) -> None:
+        """Drop metric lines past the restored step (written after the checkpoint, before a kill)."""
+        if not self.is_main:
+            return
+        path = self.out / "metrics.jsonl"
+        kept = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            try:
+                if json.loads(line)["step"] < self.step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError):
+                break  # a line cut by the kill
+        path.write_text("".join(k + "\n" for k in kept))
+
+    # ---------------------------------------------------------------------------------- step
+    def train_step(self) -> dict[str, Any]:
+        """One optimiser step on the next global batch; returns its metrics line."""
+        started = time.perf_counter()
+        phase = self.phase_of(self.step)
+        scale = self.scale
+        chunk = self.current_chunk(phase)
+        rows, mask = self.data.read_rows(phase, self.cursor[phase], scale.global_batch)
+        denominator = float(mask[:, 1:].sum())
+        lo = self.dist.rank * self.per_rank
+        rows_t = torch.from_numpy(rows[lo : lo + self.per_rank])
+        mask_t = torch.from_numpy(mask[lo : lo + self.per_rank])
+        amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype != torch.float32 else nullcontext()
+        ce_sum = z_sum = 0.0
+        for i in range(self.accum):
+            sl = slice(i * self.micro, (i + 1) * self.micro)
+            x = rows_t[sl, :-1].to(self.device, non_blocking=True)
+            y = rows_t[sl, 1:].to(self.device, non_blocking=True)
+            m = mask_t[sl, 1:].to(self.device, non_blocking=True)
+            sync = nullcontext()
+            if isinstance(self.train_model, torch.nn.parallel.DistributedDataParallel) and i < self.accum - 1:
+                sync = self.train_model.no_sync()
+            with sync:
+                with amp:
+                    logits = self.forward(x)
+                loss, ce, z = lm_loss(logits, y, m, scale.z_loss, max(denominator, 1.0))
+                # DDP averages gradients over ranks; each rank's loss is a share of the global sum.
+                (loss * self.dist.world).backward()
+            ce_sum += float(ce)
+            z_sum += float(z)
+        ce_sum, z_sum = self.dist.sum([ce_sum, z_sum])
+        denom = max(denominator, 1.0)
+        loss_value = (ce_sum + scale.z_loss * z_sum) / denom
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
+        if hasattr(grad_norm, "full_tensor"):
+            grad_norm = grad_norm.full_tensor()
+        grad_norm = float(grad_norm)
+        lr = lr_at(self.step, scale.lr, scale.min_lr, self.warmup, self.total_steps)
+        skipped = not (math.isfinite(loss_value) and math.isfinite(grad_norm))
+        if skipped:
+            self.consecutive_skips += 1
+            self._event(event="skipped", reason="non-finite loss or gradient", loss=str(loss_value),
+                        grad_norm=str(grad_norm))
+            if self.consecutive_skips > MAX_CONSECUTIVE_SKIPS:
+                raise GristmillError(f"{self.consecutive_skips} consecutive non-finite steps at step {self.step}; stopping")
+        else:
+            self.consecutive_skips = 0
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.cursor[phase] += scale.global_batch
+        step_tokens = scale.global_batch * scale.seq_len
+        self.tokens_seen += step_tokens
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - started
+        tps = step_tokens / seconds
+        metrics = {
+            "step": self.step,
+            "loss": loss_value if not skipped else None,
+            "ce": ce_sum / denom if not skipped else None,
+            "lr": lr,
+            "grad_norm": grad_norm if math.isfinite(grad_norm) else None,
+            "tokens": self.tokens_seen,
+            "tokens_per_s": round(tps, 1),
+            "mfu": round(self.flops_per_token * tps / (self.peak * self.dist.world), 5) if self.peak else None,
+            "phase": phase,
+            "chunk": chunk,
+            "skipped": skipped,
+        }
+        self.step += 1
+        return metrics
+
+    # ------------------------------------------------------------------------------ checkpoint
+    def save(self, reason: str) -> None:
+        model_sd, optim_tensors, groups = ckpt.gather_state(self.model, self.optimizer)
+        if self.is_main:
+            state = {
+                "step": self.step,
+                "tokens_seen": self.tokens_seen,
+                "cursor": self.cursor,
+                "chunks_completed": {p: self.chunks_completed(p) for p in ("main", "cooldown")},
+                "phase": self.phase_of(max(0, self.step - 1)),
+                "reason": reason,
+                "scale": self.scale.name,
+                "model": self.model_config.to_dict(),
+                "tokenizer": self.data.index["tokenizer"],
+                "eot_id": self.data.eot_id,
+            }
+            path = ckpt.save_checkpoint(self.out, self.step, model_sd, optim_tensors, groups, state)
+            self._event(event="checkpoint", path=str(path.relative_to(self.out)), reason=reason,
+                        chunks_completed=state["chunks_completed"])
+        self.dist.barrier()
+
+    # ------------------------------------------------------------------------------------ loop
+    def run(self) -> dict[str, Any]:
+        """Train to the end of the schedule; returns the last metrics line."""
+        self.prepare()
+        last: dict[str, Any] = {}
+        metrics_path = self.out / "metrics.jsonl"
+        with open(metrics_path, "a") if self.is_main else nullcontext() as fh:
+            while self.step < self.total_steps:
+                if self.step == self.cooldown_step and self.step > 0 and self.cooldown_fraction > 0:
+                    self._event(event="phase", phase="cooldown")
+                phase = self.phase_of(self.step)
+                before = self.chunks_completed(phase)
+                last = self.train_step()
+                if fh is not None:
+                    fh.write(json.dumps(last) + "\n")
+                    fh.flush()
+                if self.is_main and not self.opts.quiet and (self.step % self.opts.log_every == 0 or self.step == 1):
+                    loss = f"{last['loss']:.4f}" if last["loss"] is not None else "skipped"
+                    print(f"step {last['step']:>7} loss {loss} lr {last['lr']:.2e} "
+                          f"gnorm {last['grad_norm'] or float('nan'):.3f} tok/s {last['tokens_per_s']:,.0f} "
+                          f"phase {last['phase']} chunk {last['chunk']}", flush=True)
+                reasons = []
+                if self.chunks_completed(phase) > before:
+                    reasons.append("chunk")
+                if self.step == self.cooldown_step and self.cooldown_fraction > 0:
+                    reasons.append("cooldown-switch")
+                if self.opts.checkpoint_every and self.step % self.opts.checkpoint_every == 0:
+                    reasons.append("interval")
+                if self.step == self.total_steps:
+                    reasons.append("final")
+                if reasons:
+                    self.save("+".join(reasons))
+        return last
+
+    def close(self) -> None:
+        self.dist.close()
+
+
+def train(scale: Scale, opts: TrainOptions) -> dict[str, Any]:
+    """Run (or resume) a training run to completion; returns the last metrics line."""
+    torch.set_flush_denormal(True)  # denormal softmax tails slow CPU matmuls ~10× (training.md §8.1)
+    run = Run(scale, opts)
+    try:
+        return run.run()
+    finally:
+        run.close()

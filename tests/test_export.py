@@ -1,0 +1,61 @@
+"""`gristmill export --format hf`: a stock transformers model whose logits equal ours."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gristmill.cli import main
+from gristmill.tokenize import load_tokenizer
+from gristmill.train import checkpoint as ckpt
+from gristmill.train.model import ModelConfig, Transformer
+from gristmill.train.scales import get_scale
+from gristmill.train.trainer import TrainOptions, train
+from lm_corpus import build_corpus, one_thread, tokenize
+
+
+@pytest.fixture(scope="module")
+def run(shared_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    corpus = build_corpus(shared_data, root, wiki_docs=120, forum_docs=60)
+    tokens = tokenize(corpus, root / "tok", 128)
+    with one_thread():
+        train(get_scale("cpu-micro"), TrainOptions(data=str(tokens), out=str(root / "run"), max_steps=30, quiet=True))
+    return root / "run"
+
+
+def test_hf_export_loads_in_transformers_with_equal_logits(run, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "hf"
+    assert main(["export", str(run), "--format", "hf", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["Qwen3ForCausalLM"] and config["tie_word_embeddings"] is False
+
+    src = ckpt.resolve_checkpoint(run)
+    state = ckpt.read_state(src)
+    ours = Transformer(ModelConfig(**state["model"]))
+    ours.load_state_dict(ckpt.load_model_tensors(src))
+    theirs = AutoModelForCausalLM.from_pretrained(str(out))  # no trust_remote_code
+    ours.eval()
+    theirs.eval()
+
+    text = "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was designed by"
+    hf_tok = AutoTokenizer.from_pretrained(str(out))
+    ids = hf_tok(text, return_tensors="pt").input_ids
+    assert ids[0].tolist() == load_tokenizer(state["tokenizer"]["path"]).encode(text).ids
+    batch = torch.cat([ids[:, :16], torch.randint(0, 512, (1, 16))])
+    with torch.no_grad():
+        for x in (ids, batch):
+            diff = (ours(x) - theirs(x).logits).abs().max().item()
+            assert diff < 1e-4, diff
+    with torch.no_grad():  # greedy generation works through the stock class
+        generated = theirs.generate(ids, max_new_tokens=5, do_sample=False)
+    assert generated.shape[1] == ids.shape[1] + 5
+
+
+def test_export_of_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "hf")]) == 2
+    assert "neither a checkpoint folder nor a run folder" in capsys.readouterr().err
