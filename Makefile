@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 CC_BASE ?= https://data.commoncrawl.org
 DEMO_CRAWL ?=
 DEMO_OUT ?= demo-output
+# Filter word lists come from their public sources, or from a local mirror of them when one
+# lies beside the checkout (as ../shared/data/filters does on the project's machines).
+ASSETS_BASE ?= $(wildcard ../shared/data/filters)
 # torch is pinned to the CPU wheel that these machines carry; other specs pull CUDA builds.
 TORCH_SPEC ?= torch==2.13.0
 
@@ -27,13 +30,15 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/gristmill demo --base-url "$(CC_BASE)" $(if $(DEMO_CRAWL),--crawl "$(DEMO_CRAWL)") --out "$(DEMO_OUT)"
+	$(BIN)/gristmill demo --base-url "$(CC_BASE)" $(if $(DEMO_CRAWL),--crawl "$(DEMO_CRAWL)") \
+		$(if $(ASSETS_BASE),--assets-base-url "$(ASSETS_BASE)") --out "$(DEMO_OUT)"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-bench
-	$(BIN)/python benchmarks/extraction.py
+	for b in extraction filters dedup io_read download tokenization train; do \
+		echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks

@@ -29,7 +29,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--files", type=int, default=1, help="WARC files to sample from (default 1)")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
     p.add_argument("--recipe", default=None, help="recipe to run (default: the most complete available)")
-    p.add_argument("--assets", type=Path, default=None, help="assets folder for filter word lists")
+    p.add_argument("--assets", type=Path, default=None,
+                   help="assets folder for filter word lists (default: OUT/assets, downloaded)")
+    p.add_argument("--assets-base-url", default=None,
+                   help="mirror of the asset files (default: their public sources)")
     p.add_argument("--workers", type=int, default=None)
     return p
 
@@ -57,6 +60,17 @@ def _assets_present(kwargs: dict) -> bool:
     return True
 
 
+def _fetch_assets(assets: Path, base_url: str | None) -> None:
+    """Fetch the filter assets; without them the demo falls back to a recipe that needs none."""
+    from gristmill.assets.fetch import download_assets
+    from gristmill.core.errors import GristmillError
+
+    try:
+        download_assets(assets, base_url=base_url)
+    except GristmillError as exc:
+        print(f"filter assets unavailable ({exc}); running without them", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from gristmill.core.pipeline import Pipeline
     from gristmill.io.download import DEFAULT_BASE_URL, download_crawl
@@ -68,9 +82,12 @@ def run(args: argparse.Namespace) -> int:
     results = download_crawl(args.crawl, "warc", args.files, crawl_dir, records=args.records,
                              base_url=base)
     inputs = [str(r.local_path) for r in results]
-    recipe = args.recipe or choose_recipe(args.assets)
+    assets = args.assets or args.out / "assets"
+    if args.recipe is None:
+        _fetch_assets(assets, args.assets_base_url)
+    recipe = args.recipe or choose_recipe(assets)
     print(f"running recipe {recipe!r} on {len(inputs)} file(s)", file=sys.stderr)
-    pipeline = Pipeline.from_recipe(recipe, assets=args.assets)
+    pipeline = Pipeline.from_recipe(recipe, assets=assets)
     run_dir = args.out / recipe
     result = pipeline.run(inputs, run_dir, workers=args.workers, progress=True)
     print_run_summary(result.stats)

@@ -61,7 +61,7 @@ def _seconds(text: str) -> float:
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         name,
-        help="download Common Crawl files (whole, or their first N records)",
+        help="download Common Crawl files (whole, or their first N records), or filter assets",
         description="Download Common Crawl WARC/WET/WAT files listed in "
         "crawl-data/CRAWL/KIND.paths.gz, resumably, into a local mirror of the bucket.",
         epilog=_EXAMPLES,
@@ -155,7 +155,29 @@ def _run_crawl(args: argparse.Namespace) -> int:
     return 0
 
 
-_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {"crawl": _run_crawl}
+def _run_assets(args: argparse.Namespace) -> int:
+    """Fetch the filter word lists, blocklists and models that recipes name with ${assets}."""
+    from gristmill.assets.fetch import download_assets
+
+    # --base-url defaults to the crawl bucket; assets come from their own public sources
+    # unless a mirror of them is named explicitly.
+    base = None if args.base_url == DEFAULT_BASE_URL else args.base_url
+    with _messages_to_stderr(logging.WARNING if args.quiet else logging.INFO):
+        fetched = download_assets(args.out, base_url=base, retries=args.retries,
+                                  backoff=args.backoff, timeout=args.timeout)
+    table = Table(title=f"assets → {args.out}")
+    for col in ("asset", "file", "verified"):
+        table.add_column(col)
+    for item in fetched:
+        table.add_row(item.asset.name, str(item.path.name), "yes" if item.verified else "NO (digest differs)")
+    Console().print(table)
+    return 0
+
+
+_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "crawl": _run_crawl,
+    "assets": _run_assets,
+}
 
 
 def summary_table(results: list[DownloadResult], seconds: float, *, title: str = "") -> Table:

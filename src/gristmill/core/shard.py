@@ -202,11 +202,26 @@ class _ShardRun:
                 w.__exit__(RuntimeError, RuntimeError("shard failed"), None)
 
 
+def _remove_stale_temps(task: ShardTask) -> None:
+    """Delete temporary files a killed earlier attempt at this shard left behind."""
+    outputs = [Path(task.output_path)]
+    if task.quarantine_path:
+        outputs.append(Path(task.quarantine_path))
+    if task.dropped_dir and Path(task.dropped_dir).is_dir():
+        outputs += Path(task.dropped_dir).glob(f"*/*/{task.shard}.jsonl.zst")
+        outputs += [p.parent / f"{task.shard}.jsonl.zst"
+                    for p in Path(task.dropped_dir).glob(f"*/*/.{task.shard}.jsonl.zst.*.tmp")]
+    for out in outputs:
+        for stale in out.parent.glob(f".{out.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
 def process_shard(task: ShardTask) -> ShardResult:
     """Run the task's steps over its input file; write outputs, then the done marker."""
     from gristmill.io.readers import read_documents
 
     started = time.perf_counter()
+    _remove_stale_temps(task)
     steps = _built_steps(task)
     Path(task.output_path).parent.mkdir(parents=True, exist_ok=True)
     run = _ShardRun(task, steps)

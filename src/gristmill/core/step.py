@@ -145,31 +145,31 @@ def build_step(name: str, kwargs: dict[str, Any], where: str = "") -> Step:
     Raises `RecipeError` naming the step (and ``where``, e.g. "recipe.yaml line 7") for an
     unknown step, an unknown or missing key, or a value of the wrong type.
     """
-    at = f" ({where})" if where else ""
+    at = f"{where}: " if where else ""
     steps = registry()
     if name not in steps:
         close = [s for s in sorted(steps) if s.startswith(name[:3])][:5]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise RecipeError(f"unknown step {name!r}{at}{hint}")
+        raise RecipeError(f"{at}unknown step {name!r}{hint}")
     cls = steps[name]
     params = step_parameters(cls)
     for key, value in kwargs.items():
         if key not in params:
             known = ", ".join(sorted(params)) or "none"
-            raise RecipeError(f"step {name!r}{at}: unknown key {key!r} (known keys: {known})")
+            raise RecipeError(f"{at}step {name!r}: unknown key {key!r} (known keys: {known})")
         annotation, _ = params[key]
         if not _type_ok(value, annotation):
             raise RecipeError(
-                f"step {name!r}{at}: key {key!r} must be {_type_name(annotation)}, "
+                f"{at}step {name!r}: key {key!r} must be {_type_name(annotation)}, "
                 f"got {type(value).__name__} {value!r}"
             )
     missing = [k for k, (_, d) in params.items() if d is inspect.Parameter.empty and k not in kwargs]
     if missing:
-        raise RecipeError(f"step {name!r}{at}: missing required key(s) {', '.join(missing)}")
+        raise RecipeError(f"{at}step {name!r}: missing required key(s) {', '.join(missing)}")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise RecipeError(f"step {name!r}{at}: {exc}") from exc
+        raise RecipeError(f"{at}step {name!r}: {exc}") from exc
 
 
 @dataclass
