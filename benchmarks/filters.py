@@ -1,0 +1,244 @@
+"""Benchmark: gristmill's RefinedWeb filter chain against datatrove's equivalent filters.
+
+Both run in this process, one core, on the same documents: the text that resiliparse extracts
+(``extract_plain_text(main_content=True)``, DCLM's setting) from the PAGES-2026 WARC mirror of
+``../shared/data/web/pages`` (1,449 real pages with URLs), optionally plus the documents of
+``../shared/data/web/more``. Each side's setup (loading blocklists and the fastText model) is
+timed apart from its per-document work; the ratio compares documents per second.
+
+gristmill side: ``recipes/refinedweb.yaml`` (DCLM's ``dclm_baseline_refinedweb.yaml``, 25
+steps), assets from ``../shared/data/filters``.
+
+datatrove side (0.10.1): ``URLFilter`` (UT1 + its word lists) → ``LanguageFilter(en, 0.65)``
+(the same ``lid.176.ftz``) → ``GopherRepetitionFilter`` → ``GopherQualityFilter`` →
+``C4QualityFilter(filter_no_terminal_punct=False)`` → ``FineWebQualityFilter``, FineWeb's
+chain, with the English spaCy tokenizer datatrove assigns to English. A document dropped by a
+filter skips the later ones, as in both pipelines. Filters are called directly
+(``filter(doc)``), without datatrove's pipeline bookkeeping, which only favours datatrove.
+
+Run: ``python benchmarks/filters.py [--more N] [--repeat R]`` (needs ``pip install datatrove
+spacy tldextract fasteners pyahocorasick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+ASSETS = SHARED / "filters"
+WARCS = SHARED / "commoncrawl" / "crawl-data" / "PAGES-2026" / "segments" / "sample" / "warc"
+
+
+def extract_pages() -> list[tuple[str, str, str]]:
+    """(id, url, text) of every PAGES-2026 response record, extracted as DCLM does."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    docs = []
+    for path in sorted(WARCS.glob("*.warc.gz")):
+        with path.open("rb") as f:
+            for record in ArchiveIterator(f, record_types=WarcRecordType.response):
+                body = record.reader.read()
+                try:
+                    html = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    html = bytes_to_str(body, detect_encoding(body))
+                text = extract_plain_text(html, main_content=True)
+                docs.append((record.record_id, record.headers.get("WARC-Target-URI", ""), text))
+    return docs
+
+
+def more_documents(limit: int) -> list[tuple[str, str, str]]:
+    """Up to ``limit`` documents from each web/more source (text already plain)."""
+    docs = []
+    for path in sorted((SHARED / "web" / "more").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                if i >= limit:
+                    break
+                rec = json.loads(line)
+                docs.append((rec["id"], rec.get("url") or "", rec["text"]))
+    return docs
+
+
+def gristmill_chain():
+    """The refinedweb recipe's filter steps (extraction is done beforehand)."""
+    from gristmill.core.step import build_step
+
+    spec = yaml.safe_load((ROOT / "recipes" / "refinedweb.yaml").read_text())
+    steps = []
+    for item in spec["steps"]:
+        name, kwargs = next(iter(item.items())) if isinstance(item, dict) else (item, {})
+        if name == "extract_text":
+            continue
+        kwargs = json.loads(json.dumps(kwargs or {}).replace("${assets}", str(ASSETS)))
+        steps.append(build_step(name, kwargs))
+    return steps
+
+
+def run_gristmill(records, batch_size: int = 256):
+    from gristmill.core.document import Document
+    from gristmill.core.step import Drop, StepContext
+
+    t0 = time.perf_counter()
+    steps = gristmill_chain()
+    for step in steps:
+        step.setup(StepContext(seed=0, assets=ASSETS))
+    setup = time.perf_counter() - t0
+    docs = [Document(id=i, url=u, text=t) for i, u, t in records]
+    reasons: Counter[str] = Counter()
+    kept_ids = set()
+    t0 = time.perf_counter()
+    for start in range(0, len(docs), batch_size):
+        live = docs[start : start + batch_size]
+        for step in steps:
+            survivors = []
+            for result in step.apply_batch(live):
+                if isinstance(result, Drop):
+                    reasons[result.reason] += 1
+                else:
+                    survivors.append(result)
+            live = survivors
+        kept_ids.update(d.id for d in live)
+    return setup, time.perf_counter() - t0, kept_ids, reasons
+
+
+class _NumpyTwoFastText:
+    """datatrove calls fastText's single-text predict, which breaks on numpy 2; the list form
+    (one C++ call, same numbers) is wrapped to return what the single form would."""
+
+    def __init__(self, path: str) -> None:
+        from fasttext.FastText import _FastText
+
+        self._model = _FastText(model_path=path)
+
+    def predict(self, text: str, k: int = 1):
+        labels, probs = self._model.predict([text], k=k)
+        return labels[0], probs[0]
+
+
+def datatrove_chain():
+    import datatrove.utils._import_utils as dt_imports
+
+    # datatrove insists on the fasttext-numpy2-wheel distribution; the fasttext installed here
+    # provides the same module, and _NumpyTwoFastText below covers its numpy-2 incompatibility.
+    is_available = dt_imports._is_distribution_available
+    dt_imports._is_distribution_available = lambda name: name == "fasttext-numpy2-wheel" or is_available(name)
+
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        LanguageFilter,
+        URLFilter,
+    )
+    from tldextract import TLDExtract
+
+    from gristmill.filters.language import packaged_model_path
+
+    url_filter = URLFilter()
+    url_filter.tldextractor = TLDExtract(suffix_list_urls=())  # offline: bundled suffix list
+    url_filter.download_data()
+    lang = LanguageFilter(languages=["en"], language_threshold=0.65)
+    lang.model._model = _NumpyTwoFastText(str(packaged_model_path()))
+    return [
+        url_filter,
+        lang,
+        GopherRepetitionFilter(),
+        GopherQualityFilter(),
+        C4QualityFilter(filter_no_terminal_punct=False),
+        FineWebQualityFilter(),
+    ]
+
+
+def run_datatrove(records):
+    from datatrove.data import Document
+
+    t0 = time.perf_counter()
+    filters = datatrove_chain()
+    # The spaCy tokenizer loads lazily; load it during setup so it is not timed per document.
+    filters[2].filter(Document(text="Warm up the tokenizer.\nTwo lines.", id="warmup"))
+    setup = time.perf_counter() - t0
+    docs = [Document(text=t, id=i, metadata={"url": u}) for i, u, t in records]
+    reasons: Counter[str] = Counter()
+    kept_ids = set()
+    t0 = time.perf_counter()
+    for doc in docs:
+        for f in filters:
+            result = f.filter(doc)
+            ok, reason = (result, f.name) if isinstance(result, bool) else result
+            if not ok:
+                reasons[f"{type(f).__name__}:{reason}"] += 1
+                break
+        else:
+            kept_ids.add(doc.id)
+    return setup, time.perf_counter() - t0, kept_ids, reasons
+
+
+def language_agreement(records) -> tuple[int, int]:
+    """Where the definitions coincide: English > 0.65 with the same model on the same text.
+
+    Both read the page with newlines as spaces and keep it iff P(en) > 0.65 (datatrove looks at
+    every label's score, gristmill at the top-1, which is the same test above 0.5).
+    """
+    from datatrove.data import Document as DatatroveDocument
+
+    from gristmill.core.document import Document
+    from gristmill.core.step import build_step
+
+    ours = build_step("language_filter", {"languages": ["en"], "threshold": 0.65})
+    theirs = datatrove_chain()[1]
+    kept_ours = [
+        not hasattr(r, "reason") for r in ours.apply_batch([Document(id=i, text=t) for i, _, t in records])
+    ]
+    kept_theirs = [bool(theirs.filter(DatatroveDocument(text=t, id=i))) for i, _, t in records]
+    return sum(a == b for a, b in zip(kept_ours, kept_theirs, strict=True)), len(records)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--more", type=int, default=0, help="add N documents of each web/more source")
+    parser.add_argument("--repeat", type=int, default=1, help="run each side R times, keep the fastest")
+    args = parser.parse_args()
+    if not WARCS.is_dir():
+        print(f"shared data not found at {SHARED}", file=sys.stderr)
+        return 1
+    records = extract_pages() + more_documents(args.more)
+    # Empty extractions are dropped by both sides' first text rule; datatrove's URL filter
+    # asserts a URL, so documents without one get a placeholder.
+    records = [(i, u or f"https://unknown.invalid/{i}", t) for i, u, t in records]
+    n = len(records)
+    print(f"{n} documents, {sum(len(t) for _, _, t in records) / 1e6:.1f} MB of text")
+
+    g_best = d_best = float("inf")
+    for _ in range(args.repeat):
+        g_setup, g_time, g_kept, g_reasons = run_gristmill(records)
+        d_setup, d_time, d_kept, d_reasons = run_datatrove(records)
+        g_best, d_best = min(g_best, g_time), min(d_best, d_time)
+
+    print(f"gristmill refinedweb: setup {g_setup:.1f} s, {g_best:.2f} s, {n / g_best:,.0f} docs/s, kept {len(g_kept)}")
+    print(f"datatrove equivalent: setup {d_setup:.1f} s, {d_best:.2f} s, {n / d_best:,.0f} docs/s, kept {len(d_kept)}")
+    print(f"ratio (gristmill / datatrove docs/s, one core): {d_best / g_best:.2f}x")
+    both = len(g_kept & d_kept)
+    agree = n - len(g_kept ^ d_kept)
+    print(f"kept by both: {both}; same keep/drop decision: {agree}/{n} ({agree / n:.1%})")
+    same, total = language_agreement(records)
+    print(f"language id (same definition on both sides): same decision on {same}/{total} documents")
+    print("gristmill drops:", dict(g_reasons.most_common()))
+    print("datatrove drops:", dict(d_reasons.most_common()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
