@@ -14,12 +14,16 @@ def _mb(n: int) -> str:
 
 def print_run_summary(stats: dict[str, Any], console: Console | None = None) -> None:
     """Per step: documents in/out, dropped (top reasons), errors, MB in/out, CPU seconds."""
-    console = console or Console(stderr=True)
+    if console is None:
+        console = Console(stderr=True)
+        if not console.is_terminal:  # logs and CI: rich would wrap the table at 80 columns
+            console = Console(stderr=True, width=160)
     table = Table(title=f"recipe {stats['recipe']} — {stats['shards']} shard(s)")
     for col in ("step", "docs in", "docs out", "dropped", "errors", "MB in", "MB out", "cpu s"):
-        table.add_column(col, justify="left" if col == "step" else "right")
+        table.add_column(col, justify="left" if col in ("step", "dropped") else "right",
+                         no_wrap=col == "step")
     for s in stats["steps"]:
-        reasons = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:3]
+        reasons = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:2]
         dropped = f"{s['docs_dropped']:,}"
         if reasons:
             dropped += " (" + ", ".join(f"{r}: {n:,}" for r, n in reasons) + ")"

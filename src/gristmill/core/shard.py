@@ -91,6 +91,16 @@ def _built_steps(task: ShardTask) -> list[Step]:
     return steps
 
 
+def step_labels(names: list[str]) -> list[str]:
+    """Names for the stats table: a step used more than once gets ``#2``, ``#3``, ..."""
+    seen: Counter[str] = Counter()
+    labels = []
+    for name in names:
+        seen[name] += 1
+        labels.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return labels
+
+
 def _doc_bytes(doc: Document) -> int:
     if doc.content is not None and not doc.text:
         return len(doc.content)
@@ -111,7 +121,7 @@ class _ShardRun:
 
         self.task = task
         self.steps = steps
-        self.stats = [StepStats(s.name) for s in steps]
+        self.stats = [StepStats(label) for label in step_labels([s.name for s in steps])]
         self.reader_stats = StepStats(READER_STEP)
         self.errors: list[dict[str, Any]] = []
         self.out = open_writer(task.output_path).__enter__()
