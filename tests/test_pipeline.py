@@ -157,17 +157,3 @@ def test_edge_case_warcs_are_accounted_for(shared_data: Path, tmp_path: Path):
     assert totals["read_errors"] > 0  # the truncated and bad files are reported, not fatal
     errors = (tmp_path / "o" / "errors.jsonl").read_bytes().splitlines()
     assert len(errors) >= totals["read_errors"]
-
-
-@pytest.mark.ray
-def test_ray_executor_gives_identical_outputs(shared_data: Path, tmp_path: Path):
-    ray = pytest.importorskip("ray")
-    inputs = _pages(shared_data, 4)
-    Pipeline.from_recipe("raw").run(inputs, tmp_path / "local", workers=2)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        Pipeline.from_recipe("raw").run(inputs, tmp_path / "ray", executor="ray")
-    finally:
-        ray.shutdown()
-    assert _digest(tmp_path / "local") == _digest(tmp_path / "ray")
-    assert _stats(tmp_path / "local")["totals"] == _stats(tmp_path / "ray")["totals"]

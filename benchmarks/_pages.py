@@ -1,0 +1,108 @@
+"""Load the shared gold pages (../shared/data/web/pages) for benchmarks and tests.
+
+Two collections (see ../shared/data/README.md):
+
+* ``wceb/NNNN.html.gz`` + ``wceb/gold/NNNN.json`` (tiptopjaw/web-content-extraction-benchmark):
+  gold ``ground_truth.main_content`` plus ``with``/``without`` snippets.
+* ``trafilatura/*.html.gz`` + ``evaldata.json`` (adbar/trafilatura tests/eval): only
+  ``with``/``without`` snippets; entries whose file is missing are skipped.
+
+Pages are read in place, never copied. The wceb pages are split by number: even-numbered
+pages are the ones the extraction block model was fitted on, odd-numbered ones are held out.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+PAGES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web" / "pages"
+
+
+@dataclass(frozen=True)
+class GoldPage:
+    """One page with its gold annotations."""
+
+    collection: str  # "wceb" or "trafilatura"
+    key: str  # wceb "0001", trafilatura file name
+    url: str
+    html: bytes
+    main_content: str | None  # wceb only
+    with_snippets: tuple[str, ...]
+    without_snippets: tuple[str, ...]
+
+    @property
+    def held_out(self) -> bool:
+        """True for odd-numbered wceb pages (not used to fit the block model)."""
+        return self.collection == "wceb" and int(self.key) % 2 == 1
+
+
+def _read_gz(path: Path) -> bytes:
+    with gzip.open(path, "rb") as fh:
+        return fh.read()
+
+
+def load_wceb(
+    limit: int | None = None,
+    root: Path = PAGES_DIR,
+    keys: Collection[str] | None = None,
+    with_html: bool = True,
+) -> list[GoldPage]:
+    """wceb pages in page-number order: the first ``limit``, or those numbered in ``keys``.
+
+    ``with_html=False`` reads only the gold files (``html`` is then empty).
+    """
+    gold_files = sorted((root / "wceb" / "gold").glob("*.json"))
+    if not gold_files:
+        raise FileNotFoundError(f"no wceb gold files under {root / 'wceb' / 'gold'}")
+    if keys is not None:
+        gold_files = [f for f in gold_files if f.stem in keys]
+    pages = []
+    for gold_file in gold_files[:limit]:
+        record = json.loads(gold_file.read_text(encoding="utf-8"))
+        truth = record["ground_truth"]
+        html = _read_gz(root / "wceb" / f"{gold_file.stem}.html.gz") if with_html else b""
+        pages.append(
+            GoldPage(
+                collection="wceb",
+                key=gold_file.stem,
+                url=record.get("url", ""),
+                html=html,
+                main_content=truth.get("main_content") or "",
+                with_snippets=tuple(truth.get("with") or ()),
+                without_snippets=tuple(truth.get("without") or ()),
+            )
+        )
+    return pages
+
+
+def load_trafilatura(
+    limit: int | None = None, root: Path = PAGES_DIR, keys: Collection[str] | None = None
+) -> list[GoldPage]:
+    """trafilatura evaluation pages in evaldata.json order: the first ``limit`` present, or
+    those whose file name is in ``keys``."""
+    folder = root / "trafilatura"
+    evaldata = json.loads((folder / "evaldata.json").read_text(encoding="utf-8"))
+    pages = []
+    for url, entry in evaldata.items():
+        path = folder / f"{entry['file']}.gz"
+        if (keys is not None and entry["file"] not in keys) or not path.is_file():
+            continue
+        html = _read_gz(path)
+        pages.append(
+            GoldPage(
+                collection="trafilatura",
+                key=entry["file"],
+                url=url,
+                html=html,
+                main_content=None,
+                with_snippets=tuple(entry.get("with") or ()),
+                without_snippets=tuple(entry.get("without") or ()),
+            )
+        )
+        if limit is not None and len(pages) >= limit:
+            break
+    return pages

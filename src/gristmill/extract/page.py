@@ -1,0 +1,105 @@
+"""One HTTP payload in, main text (or a drop reason) out: the guards, decoding and backends together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from gristmill.core.step import Drop
+from gristmill.extract.charset import charset_from_content_type, decode_html
+from gristmill.extract.cleanup import extract_cleaned
+from gristmill.extract.content_type import classify_content
+from gristmill.extract.guard import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT_S,
+    ExtractionTimeout,
+    run_with_timeout,
+)
+from gristmill.extract.resiliparse_backend import extract_resiliparse, extract_resiliparse_full
+from gristmill.extract.trafilatura_backend import TrafilaturaFavor, extract_trafilatura
+
+log = logging.getLogger(__name__)
+
+HtmlBackend = Literal["cleaned", "resiliparse", "resiliparse_full", "trafilatura"]
+
+# Drop reasons, as counted in stats.json.
+TOO_LARGE = "too_large"
+TIMEOUT = "timeout"
+EMPTY = "empty"
+NOT_HTML = "not_html"
+EXTRACT_ERROR = "extract_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """Extracted text with the charset it was decoded from and the extractor that produced it."""
+
+    text: str
+    charset: str
+    extractor: str
+
+
+def _html_extractor(backend: HtmlBackend, url: str | None, favor: TrafilaturaFavor) -> Callable[[str], str]:
+    if backend == "cleaned":
+        return extract_cleaned
+    if backend == "resiliparse":
+        return extract_resiliparse
+    if backend == "resiliparse_full":
+        return extract_resiliparse_full
+    if backend == "trafilatura":
+        return lambda html: extract_trafilatura(html, url=url, favor=favor)
+    raise ValueError(f"unknown HTML backend {backend!r}")
+
+
+def extract_page(
+    content: bytes,
+    *,
+    content_type: str | None = None,
+    declared_charset: str | None = None,
+    url: str | None = None,
+    backend: HtmlBackend = "cleaned",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    trafilatura_favor: TrafilaturaFavor = "balanced",
+    where: str = "",
+) -> Extraction | Drop:
+    """Extract the main text of one HTTP payload.
+
+    Args:
+        content: raw payload bytes (HTTP body).
+        content_type: the HTTP Content-Type value (may carry ``charset=``); None if unknown.
+        declared_charset: the HTTP-declared charset when the reader already split it out;
+            otherwise the ``charset=`` parameter of ``content_type`` is used.
+        url: the page URL (trafilatura uses it for metadata only).
+        backend: which HTML extractor runs (see `gristmill.extract.steps.ExtractText`).
+        max_bytes: payloads larger than this are dropped as ``too_large`` unparsed.
+        timeout_s: extraction wall-time limit (``timeout`` drop); 0 disables it.
+        where: "file@offset" of the record, for the log line of an extractor crash.
+
+    Returns:
+        an `Extraction`, or a `Drop` whose reason is one of ``too_large``, ``not_html``,
+        ``timeout``, ``empty``, ``extract_error``. Never raises on bad input.
+    """
+    if len(content) > max_bytes:
+        return Drop(TOO_LARGE)
+    kind = classify_content(content_type, content)
+    if kind == "other":
+        return Drop(NOT_HTML)
+    declared = declared_charset or charset_from_content_type(content_type)
+    decoded, charset = decode_html(content, declared)
+    if kind == "text":
+        text, extractor = decoded.strip(), "plain"
+    else:
+        try:
+            text = run_with_timeout(_html_extractor(backend, url, trafilatura_favor), timeout_s, decoded)
+        except ExtractionTimeout:
+            return Drop(TIMEOUT)
+        except Exception as exc:  # one bad page must not stop the shard; it is counted
+            log.warning("%s: %s extraction failed: %s: %s", where or url or "page", backend, type(exc).__name__, exc)
+            return Drop(EXTRACT_ERROR)
+        text, extractor = text.strip(), backend
+    if not text:
+        return Drop(EMPTY)
+    return Extraction(text=text, charset=charset, extractor=extractor)

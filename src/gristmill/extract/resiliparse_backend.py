@@ -1,0 +1,25 @@
+"""resiliparse extraction exactly as DCLM ran it, and its full-page (WET-like) variant.
+
+DCLM-Pool text is ``extract_plain_text(html, main_content=True)`` with every other argument
+at its default (reference/dclm.md §1.5; mlfoundations/dclm
+``tools/commoncrawl/process_common_crawl_w_ray.py``): formatting preserved, list bullets and
+alt texts on, links / form fields / noscript off, comment sections counted as main content.
+"""
+
+from __future__ import annotations
+
+from resiliparse.extract.html2text import extract_plain_text
+
+
+def extract_resiliparse(html: str) -> str:
+    """DCLM's extractor: resiliparse main-content plain text, default options."""
+    return extract_plain_text(html, main_content=True)
+
+
+def extract_resiliparse_full(html: str) -> str:
+    """All visible text of the page (``main_content=False``).
+
+    The closest resiliparse gets to Common Crawl's WET text (which keeps menus, footers and
+    sidebars); the benchmark uses it as the WET-like baseline when only HTML is at hand.
+    """
+    return extract_plain_text(html, main_content=False)

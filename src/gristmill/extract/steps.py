@@ -1,0 +1,93 @@
+"""The ``extract_text`` step: raw page bytes → main text, for recipes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from gristmill.core.document import Document
+from gristmill.core.step import Drop, Step, register
+from gristmill.extract.guard import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_S
+from gristmill.extract.page import EMPTY, HtmlBackend, extract_page
+from gristmill.extract.trafilatura_backend import TrafilaturaFavor
+
+Backend = Literal["auto", "cleaned", "resiliparse", "resiliparse_full", "trafilatura", "wet"]
+
+
+@register("extract_text")
+class ExtractText(Step):
+    """Extract main text from the raw payload of each document.
+
+    Reads ``doc.content`` (the HTTP body the WARC reader stored) and the reader's metadata
+    ``content_type`` / ``http_charset``; sets ``doc.text``, clears ``doc.content`` and records
+    ``metadata["charset"]`` (codec the page was decoded with) and ``metadata["extractor"]``.
+
+    Backends:
+        auto: ``cleaned`` for HTML payloads; documents without a payload whose text is
+            already set (WET records, JSONL/Parquet inputs) keep their text as is.
+        cleaned: resiliparse main content + the block model of `gristmill.extract.cleanup`
+            (as accurate as trafilatura on the wceb gold pages, >5x faster;
+            ``benchmarks/extraction.py`` prints both).
+        resiliparse: DCLM's extractor, ``extract_plain_text(html, main_content=True)``.
+        resiliparse_full: every visible text node (a WET-like rendering of the HTML).
+        trafilatura: trafilatura with its benchmark settings (``trafilatura_favor`` selects
+            its precision/recall presets).
+        wet: keep ``doc.text`` as the reader set it, whatever the payload.
+
+    ``text/plain`` payloads are decoded and passed through (extractor ``plain``) by every
+    HTML backend. Drops: ``too_large`` (payload over ``max_bytes``), ``not_html`` (images,
+    PDF, other binary or non-page types), ``timeout`` (extraction over ``timeout_s``),
+    ``empty`` (nothing extracted), ``extract_error`` (the extractor raised; logged).
+    Size and time defaults and their sources: `gristmill.extract.guard`.
+    """
+
+    kind = "extractor"
+
+    def __init__(
+        self,
+        *,
+        backend: Backend = "auto",
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        trafilatura_favor: TrafilaturaFavor = "balanced",
+    ) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+        if timeout_s < 0:
+            raise ValueError(f"timeout_s must be >= 0 (0 disables the limit), got {timeout_s}")
+        super().__init__(
+            backend=backend, max_bytes=max_bytes, timeout_s=timeout_s, trafilatura_favor=trafilatura_favor
+        )
+        self.backend = backend
+        self.html_backend: HtmlBackend = "cleaned" if backend in ("auto", "wet") else backend
+        self.max_bytes = max_bytes
+        self.timeout_s = float(timeout_s)
+        self.trafilatura_favor = trafilatura_favor
+
+    def apply(self, doc: Document) -> Document | Drop:
+        if doc.content is None or self.backend == "wet":
+            doc.content = None
+            if not doc.text.strip():
+                return Drop(EMPTY)
+            doc.metadata.setdefault("extractor", "wet")
+            return doc
+        meta = doc.metadata
+        source = meta.get("source_file")
+        where = f"{source}@{meta.get('record_offset')}" if source else doc.id
+        result = extract_page(
+            doc.content,
+            content_type=meta.get("content_type"),
+            declared_charset=meta.get("http_charset"),
+            url=doc.url,
+            backend=self.html_backend,
+            max_bytes=self.max_bytes,
+            timeout_s=self.timeout_s,
+            trafilatura_favor=self.trafilatura_favor,
+            where=where,
+        )
+        doc.content = None
+        if isinstance(result, Drop):
+            return result
+        doc.text = result.text
+        meta["charset"] = result.charset
+        meta["extractor"] = result.extractor
+        return doc
