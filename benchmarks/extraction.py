@@ -34,15 +34,11 @@ from pathlib import Path
 import numpy as np
 from resiliparse.extract.html2text import extract_plain_text
 
-try:
-    from benchmarks._pages import GoldPage, load_trafilatura, load_wceb
-except ModuleNotFoundError:  # run as a script: benchmarks/ itself is on sys.path
-    from _pages import GoldPage, load_trafilatura, load_wceb  # type: ignore[no-redef]
-
 from gristmill.core.step import Drop
 from gristmill.extract.charset import decode_html
 from gristmill.extract.cleanup import BlockModel, extract_cleaned
 from gristmill.extract.evaluation import SnippetCounts, word_prf
+from gristmill.extract.gold import GoldPage, load_trafilatura, load_wceb
 from gristmill.extract.page import extract_page
 
 MODEL_PATH = Path(__file__).resolve().parents[1] / "src" / "gristmill" / "extract" / "block_model.py"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,11 +17,9 @@ from gristmill.extract.blocks import parse_blocks
 from gristmill.extract.charset import decode_html
 from gristmill.extract.cleanup import best_region
 from gristmill.extract.evaluation import SnippetCounts, word_prf
+from gristmill.extract.gold import GoldPage, load_trafilatura, load_wceb
 from gristmill.extract.guard import ExtractionTimeout, run_with_timeout
 from gristmill.extract.page import Extraction, extract_page
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for benchmarks._pages
-from benchmarks._pages import GoldPage, load_trafilatura, load_wceb
 
 PAGES_WARC = "commoncrawl/crawl-data/PAGES-2026/segments/sample/warc/pages-00000.warc.gz"
 

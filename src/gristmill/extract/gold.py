@@ -1,4 +1,4 @@
-"""Load the shared gold pages (../shared/data/web/pages) for benchmarks and tests.
+"""Load gold-annotated pages (as in ../shared/data/web/pages) to measure extraction.
 
 Two collections (see ../shared/data/README.md):
 
@@ -19,7 +19,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-PAGES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web" / "pages"
+# Where the project's shared data lies beside a source checkout; callers may pass any root.
+PAGES_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "web" / "pages"
 
 
 @dataclass(frozen=True)
