@@ -1,0 +1,282 @@
+"""`gristmill dedup`: run one dedup method over input files, or plan a BFF filter's memory.
+
+    gristmill dedup --method bff --input DIR --output OUT [--shards 100] [--executor ray]
+    gristmill dedup --method minhash --input a.jsonl.zst b.jsonl.zst --output OUT --verify
+    gristmill dedup plan --ngrams 1e9 --fp-rate 0.01        # or --bytes 12TB [--shards 100]
+
+Outputs: ``OUT/documents/<shard>.jsonl.zst`` (survivors; one shard per input file, named from
+its path), ``OUT/stats.json`` (clusters, documents/paragraphs/bytes removed, per shard), with
+``--keep-dropped`` ``OUT/dropped/<reason>/<shard>.jsonl.zst`` (each removed document with
+``drop_reason`` and, where there is one, ``duplicate_of``: the id of its surviving copy).
+Scratch files live in ``OUT/work`` while the job runs; a killed run resumes from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gristmill.core.errors import GristmillError, RecipeError
+from gristmill.core.stats import StepStats
+from gristmill.core.step import GlobalStep, GlobalTask, StepContext, build_step
+
+METHOD_STEPS = {"exact": "exact_dedup", "bff": "bff_dedup", "minhash": "minhash_dedup"}
+
+# CLI option -> step keyword, per method (only options given on the command line are passed,
+# so every default lives in one place: the step's signature).
+_METHOD_OPTIONS = {
+    "exact": {"key": "key", "keep": "keep", "normalize": "normalize", "partitions": "partitions",
+              "seed": "seed"},
+    "bff": {"ngram_size": "ngram_size", "min_ngram_size": "min_ngram_size", "threshold": "threshold",
+            "fp_rate": "fp_rate", "expected_ngrams": "expected_ngrams", "shards": "shards",
+            "blocks": "blocks", "batch_ngrams": "batch_ngrams", "actors": "actors", "seed": "seed"},
+    "minhash": {"ngram": "ngram", "num_perm": "num_perm", "bands": "bands", "rows": "rows",
+                "threshold": "threshold", "verify": "verify", "partitions": "partitions",
+                "seed": "seed"},
+}
+
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``"12TB"`` -> 12e12, ``"1.5GiB"`` -> 1.5 * 2^30, ``"1e9"`` -> 1e9."""
+    m = _SIZE.match(text)
+    if not m:
+        raise GristmillError(f"cannot read size {text!r} (examples: 700GB, 1.5TiB, 1e9)")
+    number, unit, binary = float(m.group(1)), m.group(2).lower(), bool(m.group(3))
+    power = "kmgtp".index(unit) + 1 if unit else 0
+    return int(number * (1024 if binary else 1000) ** power)
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name,
+        help="deduplicate documents (exact, BFF, MinHash-LSH) or plan BFF memory",
+        description="Deduplicate input files with one method, or print the memory a BFF Bloom "
+        "filter needs ('gristmill dedup plan --ngrams N' / '--bytes SIZE'). Method options left "
+        "out take the step's defaults (DCLM-Baseline's for BFF).",
+    )
+    p.add_argument("action", nargs="?", choices=["plan"], help="'plan': print the BFF memory plan")
+    run = p.add_argument_group("dedup")
+    run.add_argument("--method", choices=sorted(METHOD_STEPS), help="dedup method")
+    run.add_argument("--input", "-i", nargs="+", metavar="PATH", help="input files, folders, globs")
+    run.add_argument("--output", "-o", type=Path, metavar="DIR", help="output folder")
+    run.add_argument("--executor", choices=["local", "ray"], default="local", help="local (default) or ray")
+    run.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    run.add_argument("--ray-address", default=None, help="Ray cluster address (e.g. auto)")
+    run.add_argument("--keep-dropped", action="store_true",
+                     help="write removed documents under DIR/dropped/<reason>/")
+    run.add_argument("--keep-work", action="store_true", help="keep the scratch folder DIR/work")
+    run.add_argument("--quiet", "-q", action="store_true", help="no summary table")
+    run.add_argument("--seed", type=int, default=None, help="hash seed (default 0)")
+    ex = p.add_argument_group("exact")
+    ex.add_argument("--key", choices=["text", "url", "lines"], default=None,
+                    help="compare whole texts, URLs or lines (default text)")
+    ex.add_argument("--keep", choices=["first", "url_hash"], default=None,
+                    help="survivor: first in corpus order, or smallest normalized-URL hash")
+    ex.add_argument("--no-normalize", dest="normalize", action="store_false", default=None,
+                    help="compare raw text instead of stripped, lowercased text")
+    bff = p.add_argument_group("bff (defaults: DCLM-Baseline)")
+    bff.add_argument("--ngram-size", type=int, default=None, help="tokens per n-gram (13)")
+    bff.add_argument("--min-ngram-size", type=int, default=None, help="shortest paragraph hashed whole (13)")
+    bff.add_argument("--threshold", type=float, default=None,
+                     help="BFF containment / MinHash Jaccard threshold (0.8)")
+    bff.add_argument("--fp-rate", type=float, default=None, help="Bloom false-positive rate (0.01)")
+    bff.add_argument("--expected-ngrams", type=float, default=None,
+                     help="n-grams the filter is sized for (default: counted)")
+    bff.add_argument("--shards", type=int, default=None, help="independent dedup shards (1; DCLM: 100)")
+    bff.add_argument("--blocks", type=int, default=None, help="filter blocks (64)")
+    bff.add_argument("--batch-ngrams", type=int, default=None, help="n-grams per vectorised batch")
+    bff.add_argument("--actors", type=int, default=None, help="Ray actors for a global filter")
+    mh = p.add_argument_group("minhash")
+    mh.add_argument("--ngram", type=int, default=None, help="words per shingle (5)")
+    mh.add_argument("--num-perm", type=int, default=None, help="signature length (128)")
+    mh.add_argument("--bands", type=int, default=None, help="LSH bands (solved when omitted)")
+    mh.add_argument("--rows", type=int, default=None, help="LSH rows per band")
+    mh.add_argument("--verify", action="store_true", default=None, help="check true Jaccard of candidates")
+    mh.add_argument("--partitions", type=int, default=None, help="partitions of intermediate files (0: automatic)")
+    plan = p.add_argument_group("plan")
+    plan.add_argument("--ngrams", default=None, help="expected n-gram count (e.g. 1e9)")
+    plan.add_argument("--bytes", dest="corpus_bytes", default=None,
+                      help="corpus text size instead of --ngrams (e.g. 12TB)")
+    plan.add_argument("--bytes-per-token", type=float, default=None,
+                      help="UTF-8 bytes per token when sizing from --bytes (5.0)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "plan":
+        return _plan(args)
+    missing = [o for o, v in (("--method", args.method), ("--input", args.input), ("--output", args.output))
+               if not v]
+    if missing:
+        raise GristmillError(f"missing {', '.join(missing)} (or use 'gristmill dedup plan')")
+    return _dedup(args)
+
+
+# -- plan ---------------------------------------------------------------------------------
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from gristmill.dedup.plan import BYTES_PER_TOKEN, ngrams_for_bytes, plan_bloom
+
+    if (args.ngrams is None) == (args.corpus_bytes is None):
+        raise GristmillError("give exactly one of --ngrams or --bytes")
+    if args.ngrams is not None:
+        total = int(parse_size(args.ngrams))
+        source = f"{total:,} n-grams"
+    else:
+        corpus = parse_size(args.corpus_bytes)
+        per_token = args.bytes_per_token or BYTES_PER_TOKEN
+        total = ngrams_for_bytes(corpus, per_token)
+        source = f"{corpus:,} bytes at {per_token} bytes/token = {total:,} n-grams"
+    shards = args.shards or 1
+    fp = args.fp_rate if args.fp_rate is not None else 0.01
+    per_shard = math.ceil(total / shards)
+    try:
+        p = plan_bloom(per_shard, fp, args.blocks or 64)
+    except ValueError as exc:
+        raise GristmillError(str(exc)) from exc
+    result: dict[str, Any] = {"source": source, "shards": shards, "per_shard": p.to_dict(),
+                              "total_allocated_bytes": p.allocated_bytes * shards}
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    print(f"BFF Bloom filter for {source}, false-positive rate {fp}")
+    print(f"  per dedup shard ({shards} shard(s)): {per_shard:,} n-grams, {p.hashers} hashers, "
+          f"{p.bits_per_ngram:.2f} bits/n-gram")
+    print(f"  bytes per shard: {p.allocated_bytes:,} ({_human(p.allocated_bytes)}); "
+          f"DCLM size {p.theoretical_bytes:,}")
+    print(f"  total: {p.allocated_bytes * shards:,} bytes ({_human(p.allocated_bytes * shards)})"
+          + (" held one shard at a time per worker" if shards > 1 else ""))
+    return 0
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TiB"  # pragma: no cover
+
+
+# -- dedup --------------------------------------------------------------------------------
+
+
+def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Step keywords from the options given on the command line for ``args.method``."""
+    allowed = _METHOD_OPTIONS[args.method]
+    kwargs: dict[str, Any] = {}
+    for option, value in vars(args).items():
+        if value is None or option not in {o for m in _METHOD_OPTIONS.values() for o in m}:
+            continue
+        if option not in allowed:
+            flag = "--" + option.replace("_", "-")
+            raise GristmillError(f"{flag} does not apply to --method {args.method}")
+        kwargs[allowed[option]] = int(value) if option == "expected_ngrams" else value
+    return kwargs
+
+
+def build_task(inputs: list[str], output: Path, keep_dropped: bool, executor: Any,
+               seed: int = 0) -> GlobalTask:
+    """A `GlobalTask` over input files; shard names come from the files' paths."""
+    from gristmill.io.paths import common_root, expand_inputs, shard_name
+
+    files = expand_inputs(inputs)
+    root = common_root(files)
+    return GlobalTask(
+        inputs=[(shard_name(f, root), Path(f)) for f in files],
+        out_dir=output / "documents",
+        dropped_dir=output / "dropped" if keep_dropped else None,
+        work_dir=output / "work",
+        executor=executor,
+        context=StepContext(seed=seed),
+    )
+
+
+def _dedup(args: argparse.Namespace) -> int:
+    from gristmill.core.executors import make_executor
+
+    step_name = METHOD_STEPS[args.method]
+    try:
+        step = build_step(step_name, step_kwargs(args), where="command line")
+    except RecipeError as exc:
+        raise GristmillError(str(exc)) from exc
+    assert isinstance(step, GlobalStep)
+    started = time.perf_counter()
+    executor = make_executor(args.executor, args.workers, args.ray_address)
+    try:
+        task = build_task(args.input, args.output, args.keep_dropped, executor)
+        step.setup(task.context)
+        per_shard = step.run(task)
+    finally:
+        executor.close()
+    stats = summarize(args.method, step, per_shard, time.perf_counter() - started)
+    tmp = args.output / ".stats.json.tmp"
+    tmp.write_bytes(orjson.dumps(stats, option=orjson.OPT_INDENT_2))
+    tmp.replace(args.output / "stats.json")
+    if not args.keep_work:
+        shutil.rmtree(args.output / "work", ignore_errors=True)
+    if not args.quiet:
+        _print_summary(stats)
+        print(f"documents: {args.output / 'documents'}\nstats: {args.output / 'stats.json'}",
+              file=sys.stderr)
+    return 0
+
+
+def summarize(method: str, step: GlobalStep, per_shard: dict[str, StepStats], seconds: float) -> dict[str, Any]:
+    """``stats.json`` of a dedup run: totals, then each shard."""
+    total = StepStats(step.name)
+    for s in per_shard.values():
+        total.merge(s)
+    return {
+        "method": method,
+        "step": step.describe(),
+        "shards": len(per_shard),
+        "totals": {
+            "documents_in": total.docs_in,
+            "documents_out": total.docs_out,
+            "documents_removed": total.docs_dropped,
+            "clusters": total.extra.get("clusters", 0),
+            "paragraphs_removed": total.extra.get("paragraphs_removed", 0),
+            "bytes_in": total.bytes_in,
+            "bytes_out": total.bytes_out,
+            "bytes_removed": total.bytes_in - total.bytes_out,
+            "errors": total.errors,
+            "seconds": round(seconds, 3),
+        },
+        "per_shard": {name: s.to_dict() for name, s in per_shard.items()},
+    }
+
+
+def _print_summary(stats: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = stats["totals"]
+    table = Table(title=f"dedup --method {stats['method']} — {stats['shards']} shard(s)")
+    table.add_column("", justify="left")
+    table.add_column("", justify="right")
+    rows = [
+        ("documents in", f"{t['documents_in']:,}"),
+        ("documents out", f"{t['documents_out']:,}"),
+        ("docs removed", f"{t['documents_removed']:,}"),
+        ("clusters", f"{t['clusters']:,}"),
+        ("paragraphs removed", f"{t['paragraphs_removed']:,}"),
+        ("MB in", f"{t['bytes_in'] / 1e6:,.2f}"),
+        ("MB removed", f"{t['bytes_removed'] / 1e6:,.2f}"),
+        ("bad records", f"{t['errors']:,}"),
+        ("seconds", f"{t['seconds']:.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console(stderr=True).print(table)
