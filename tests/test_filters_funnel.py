@@ -19,35 +19,29 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-import yaml
 
 import gristmill.filters  # noqa: F401  (registers the steps)
 from filters_data import pages
 from gristmill.core.document import Document
-from gristmill.core.step import Drop, StepContext, build_step
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-
+from gristmill.core.recipe import load_recipe
+from gristmill.core.step import Drop, GlobalStep, StepContext, build_step, registry
 
 COMPAT_STEPS = ("url_domain_filter", "url_removal_modifier", "language_id", "language_filter", "substring_line_modifier")
 
 
 def filter_steps(recipe: str, assets: Path, dclm_compat: bool = False):
-    """The steps of a shipped recipe after extraction, built with ``${assets}`` resolved (and,
-    with ``dclm_compat``, DCLM's quirks switched on in every step that has them)."""
-    spec = yaml.safe_load((RECIPES / f"{recipe}.yaml").read_text())
+    """The local filter steps of a shipped recipe (after extraction, before the global dedup
+    stage), built with ``${assets}`` resolved and, with ``dclm_compat``, DCLM's quirks switched
+    on in every step that has them."""
+    loaded = load_recipe(recipe, assets=assets)
     steps = []
-    for item in spec["steps"]:
-        name, kwargs = next(iter(item.items())) if isinstance(item, dict) else (item, {})
-        if name == "extract_text":
+    for spec in loaded.steps:
+        if spec.name == "extract_text" or issubclass(registry()[spec.name], GlobalStep):
             continue
-        kwargs = {
-            k: v.replace("${assets}", str(assets)) if isinstance(v, str) else v
-            for k, v in (kwargs or {}).items()
-        }
-        if dclm_compat and name in COMPAT_STEPS:
+        kwargs = loaded.resolved_kwargs(spec)
+        if dclm_compat and spec.name in COMPAT_STEPS:
             kwargs["dclm_compat"] = True
-        step = build_step(name, kwargs)
+        step = build_step(spec.name, kwargs)
         step.setup(StepContext(seed=0, assets=assets))
         steps.append(step)
     return steps

@@ -21,23 +21,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import regex
 
 from gristmill.core.hashing import hash_strings, window_hashes
-from gristmill.text.words import split_words
-
-# A UAX #29 segment that is not whitespace only: it starts at a word boundary, and the
-# negative look-ahead refuses a run of whitespace that ends at the next boundary (a space
-# followed by a combining mark is one segment and is kept, as in Rust's `not_whitespace`).
-_SEGMENT = regex.compile(r"(?V1ws)\b(?!\s+\b).+?\b")
+from gristmill.text.words import split_tokens, split_words
 
 _BFF_SEED = 0x424646  # "BFF"
 _MINHASH_SEED = 0x4D494E48  # "MINH"
 
 
 def uniseg_tokens(text: str) -> list[str]:
-    """DCLM BFF's tokens: non-whitespace UAX #29 word-boundary segments (words and punctuation)."""
-    return _SEGMENT.findall(text)
+    """DCLM BFF's tokens: `gristmill.text.words.split_tokens`."""
+    return split_tokens(text)
 
 
 def paragraphs(text: str) -> list[str]:

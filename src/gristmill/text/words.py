@@ -69,3 +69,15 @@ _UNICODE_TOKEN = regex.compile(r"(?V1ws)\b[^\s].*?\b")
 def count_tokens(text: str) -> int:
     """Number of non-space UAX #29 segments (words plus punctuation marks and symbols)."""
     return len(_UNICODE_TOKEN.findall(text))
+
+
+# DCLM BFF's tokens (dedup/bff/src/main.rs ``tokenize``): every UAX #29 segment that is not
+# whitespace only. Unlike `count_tokens`' pattern, a space followed by a combining mark is one
+# segment and is kept, as Rust's ``not_whitespace`` check does.
+_BFF_SEGMENT = regex.compile(r"(?V1ws)\b(?!\s+\b).+?\b")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Non-whitespace UAX #29 segments, words *and* punctuation, case kept ("Hello, world!" is
+    four tokens): the units DCLM's BFF shingles into n-grams."""
+    return _BFF_SEGMENT.findall(text)
