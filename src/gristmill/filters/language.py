@@ -68,13 +68,16 @@ class LanguageIdentifier:
         """``{lang: prob}`` of the top-1 language for each text (``{}`` when there is none)."""
         results: list[dict[str, float]] = [{} for _ in texts]
         todo = [i for i, t in enumerate(texts) if not is_space_or_punct(t)]
-        if todo:
-            # The list form of predict (multilinePredict) is one C++ call for the whole batch.
-            lines = [texts[i].replace("\n", self._newline) for i in todo]
-            labels, probs = self._model.predict(lines, k=1)
-            for i, lab, prob in zip(todo, labels, probs, strict=True):
-                if lab:
-                    results[i] = {lab[0].removeprefix(_LABEL_PREFIX): float(prob[0])}
+        predict = self._model.f.predict
+        for i in todo:
+            # The binding's own predict, one C++ call per page: it is the same in fasttext and in
+            # fasttext-predict (whose list form returns labels without probabilities), and it
+            # avoids the numpy-2 incompatibility of fasttext's Python wrapper.
+            line = texts[i].replace("\n", self._newline) + "\n"
+            top = predict(line, 1, 0.0, "replace")
+            if top:
+                prob, label = top[0]
+                results[i] = {label.removeprefix(_LABEL_PREFIX): float(prob)}
         return results
 
 
