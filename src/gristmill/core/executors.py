@@ -35,7 +35,20 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-class LocalExecutor:
+class _OrderedMap:
+    """`map` in task order on top of an executor's `imap`."""
+
+    def imap(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
+        raise NotImplementedError
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+        results: list[Any] = [None] * len(tasks)
+        for i, r in self.imap(fn, tasks):
+            results[i] = r
+        return results
+
+
+class LocalExecutor(_OrderedMap):
     """A process pool on this machine; ``workers=1`` runs tasks in this process."""
 
     kind = "local"
@@ -55,17 +68,11 @@ class LocalExecutor:
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
 
-    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
-        results: list[Any] = [None] * len(tasks)
-        for i, r in self.imap(fn, tasks):
-            results[i] = r
-        return results
-
     def close(self) -> None:
         pass
 
 
-class RayExecutor:
+class RayExecutor(_OrderedMap):
     """Ray tasks on a cluster (``address="auto"``) or a local Ray started on demand."""
 
     kind = "ray"
@@ -104,12 +111,6 @@ class RayExecutor:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 yield pending.pop(ref), ray.get(ref)
-
-    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
-        results: list[Any] = [None] * len(tasks)
-        for i, r in self.imap(fn, tasks):
-            results[i] = r
-        return results
 
     def close(self) -> None:
         if self._started_here:
