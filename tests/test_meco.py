@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from gristmill.cli import main
 from gristmill.tokenize import TokenDataset, load_tokenizer
 from gristmill.tokenize.meco import MECO_MODES, MecoConfig, cooldown_document
+from gristmill.tokenize.order import DataOrder
 from gristmill.tokenize.render import render_batch
 from gristmill.train.model import ModelConfig, Transformer, lm_loss
 from gristmill.train.scales import get_scale
@@ -130,3 +132,42 @@ def test_meco_data_requires_the_meco_flag(meco_tokens, tmp_path):
 
     with pytest.raises(GristmillError, match="pass --meco"):
         train(get_scale("cpu-micro"), TrainOptions(data=str(meco_tokens), out=str(tmp_path / "r"), max_steps=2))
+
+
+def test_separate_cooldown_pool_from_its_own_files(corpus, tmp_path):
+    out = tmp_path / "tok"
+    assert main(["tokenize", "--tokenizer", str(corpus["tokenizer"]), "--seq-len", "128", "--input",
+                 str(corpus["wiki"]), "--cooldown-input", str(corpus["forum"]), "--meco", "host",
+                 "--cooldown-fraction", "0.2", "--chunks", "4", "--out", str(out), "--workers", "1", "-q"]) == 0
+    ds = TokenDataset(out)
+    index = ds.index
+    assert index["meco"]["cooldown_pool"] == "inputs"
+    assert [(i["path"], i["pool"]) for i in index["inputs"]] == [(str(corpus["wiki"]), "main"),
+                                                                 (str(corpus["forum"]), "cooldown")]
+    # No hash split: every Wikipedia article is in the main phase, every forum thread in the cooldown.
+    assert index["inputs"][0]["documents"] == {"main": 200, "cooldown": 0}
+    assert index["inputs"][1]["documents"] == {"main": 0, "cooldown": 200}
+    order = DataOrder(ds)
+    for chunk in ds.chunks:
+        sources = {s.source for s in order.chunk_documents(chunk.number)}
+        assert sources == {str(corpus["wiki"] if chunk.phase == "main" else corpus["forum"])}
+    tok = load_tokenizer(ds.tokenizer_path)
+    cool = tok.decode(ds.read_rows("cooldown", 0, ds.phase_rows("cooldown"))[0].reshape(-1).tolist())
+    assert "URL: " not in cool and "URL: en.wikipedia.org\n\n" in tok.decode(ds.read_rows("main", 0, 8)[0].reshape(-1).tolist())
+
+    # The trainer switches to that pool for the last 20% of steps, as with the hash split.
+    run = tmp_path / "run"
+    with one_thread():
+        train(get_scale("cpu-micro"), TrainOptions(data=str(out), out=str(run), meco=True, max_steps=10,
+                                                    precision="fp32", quiet=True))
+    cooldown_chunks = {c.number for c in ds.phase_chunks("cooldown")}
+    metrics = read_metrics(run)
+    assert [m["phase"] for m in metrics] == ["main"] * 8 + ["cooldown"] * 2
+    assert {m["chunk"] for m in metrics[8:]} <= cooldown_chunks
+
+
+def test_cooldown_pool_needs_meco(corpus, tmp_path, capsys):
+    assert main(["tokenize", "--tokenizer", str(corpus["tokenizer"]), "--seq-len", "128", "--input",
+                 str(corpus["wiki"]), "--cooldown-input", str(corpus["forum"]), "--out", str(tmp_path / "t"),
+                 "-q"]) == 2
+    assert "needs --meco" in capsys.readouterr().err

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import defaultdict
 
 import numpy as np
 import pytest
-import zstandard
 
 from gristmill.cli import main
 from gristmill.tokenize import TokenDataset, eot_id, load_tokenizer
+from gristmill.tokenize.order import DataOrder, read_document_table
 from gristmill.tokenize.render import render_batch
 from lm_corpus import build_corpus, tokenize
 
@@ -62,6 +63,39 @@ def test_output_identical_for_one_and_two_workers(corpus, tmp_path):
         assert one[name] == two[name], name
 
 
+def test_batch_and_slab_sizes_do_not_change_the_output(corpus, tmp_path, monkeypatch):
+    from gristmill.tokenize import documents, pack
+
+    args = ["--meco", "host", "--cooldown-fraction", "0.3", "--chunks", "3"]
+    default = _files(tokenize(corpus, tmp_path / "default", 64, *args))
+    monkeypatch.setattr(documents, "BATCH_DOCS", 7)  # many batches per phase, interleaved phases
+    monkeypatch.setattr(pack, "SLAB_TOKENS", 100)  # a write every couple of windows
+    small = _files(tokenize(corpus, tmp_path / "small", 64, *args))
+    assert default.keys() == small.keys()
+    for name in default:
+        assert default[name] == small[name], name
+
+
+@pytest.mark.ray
+def test_ray_executor_gives_the_local_bytes(corpus, tmp_path):
+    ray = pytest.importorskip("ray")
+    args = ["--tokenizer", str(corpus["tokenizer"]), "--seq-len", "64", "--input", str(corpus["wiki"]),
+            str(corpus["forum"]), "--chunks", "3", "--seed", "7", "-q", "--meco", "host"]
+    assert main(["tokenize", *args, "--out", str(tmp_path / "local"), "--workers", "1"]) == 0
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main(["tokenize", *args, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
+        assert ray.is_initialized()  # an existing Ray session is used, not shut down
+    finally:
+        ray.shutdown()
+    local, on_ray = _files(tmp_path / "local"), _files(tmp_path / "ray")
+    assert local.keys() == on_ray.keys() and any(k.endswith(".spans.npy") for k in local)
+    for name in local:
+        assert local[name] == on_ray[name], name
+    stats = json.loads((tmp_path / "ray" / "stats.json").read_text())
+    assert stats["executor"] == "ray"
+
+
 def test_chunks_are_a_shuffled_exact_packing_of_every_document(corpus, tmp_path):
     out = tokenize(corpus, tmp_path / "tok", 64, "--chunks", "4", "--seed", "3")
     ds = TokenDataset(out)
@@ -84,8 +118,7 @@ def test_chunks_are_a_shuffled_exact_packing_of_every_document(corpus, tmp_path)
     # Each file's windows are consecutive; every document is at its recorded offset, then EOT.
     part = index["inputs"][0]
     flat = stream[: part["windows"]["main"]].reshape(-1)
-    raw = (out / "sources/part-00000.docs.jsonl.zst").read_bytes()
-    table = [json.loads(line) for line in zstandard.ZstdDecompressor().decompress(raw).splitlines()]
+    table = read_document_table(out / "sources/part-00000.main.docs.jsonl.zst")
     with gzip.open(corpus["wiki"], "rt") as fh:
         originals = [json.loads(line)["text"] for line in fh]
     assert len(table) == len(originals)
@@ -96,6 +129,47 @@ def test_chunks_are_a_shuffled_exact_packing_of_every_document(corpus, tmp_path)
     loss_tokens = int(stream_mask.sum())
     assert loss_tokens == index["totals"]["tokens"]["main"]
     assert sum(ds.chunk_manifest(c.number)["loss_tokens"] for c in ds.chunks) == loss_tokens
+
+
+def test_data_order_maps_every_row_back_to_its_documents(corpus, tmp_path):
+    out = tokenize(corpus, tmp_path / "tok", 64, "--chunks", "3", "--meco", "host", "--cooldown-fraction", "0.2")
+    ds = TokenDataset(out)
+    tok = load_tokenizer(ds.tokenizer_path)
+    order = DataOrder(ds)
+    originals, source_of = {}, {}
+    for path in (corpus["wiki"], corpus["forum"]):
+        with gzip.open(path, "rt") as fh:
+            records = {r["id"]: r for r in map(json.loads, fh)}
+        originals |= records
+        source_of |= dict.fromkeys(records, str(path))
+    pieces = defaultdict(list)
+    for chunk in ds.chunks:
+        rows = np.fromfile(out / f"chunk-{chunk.number:05d}.tokens.bin", dtype=ds.dtype).reshape(-1, ds.window)
+        mask = np.fromfile(out / f"chunk-{chunk.number:05d}.mask.bin", dtype=np.uint8).reshape(rows.shape)
+        filled = np.zeros(len(rows), dtype=np.int64)
+        for s in order.chunk_documents(chunk.number):
+            assert s.row_start == filled[s.row]  # pieces tile each row from its start, in order
+            filled[s.row] = s.row_end
+            pieces[s.id].append((s.doc_start, rows[s.row, s.row_start : s.row_end], s))
+            assert s.source == source_of[s.id]
+        # Whatever no document covers is padding: EOT, and never a loss target.
+        for r in np.nonzero(filled < ds.window)[0]:
+            assert (rows[r, filled[r]:] == ds.eot_id).all() and not mask[r, filled[r]:].any()
+    assert pieces.keys() == originals.keys()
+    for doc_id, parts in pieces.items():
+        parts.sort(key=lambda p: p[0])
+        first = parts[0][2]
+        stream = np.concatenate([p[1] for p in parts])
+        assert [p[0] for p in parts] == [0, *np.cumsum([len(p[1]) for p in parts])[:-1].tolist()]
+        assert len(stream) == first.doc_tokens and stream[-1] == ds.eot_id
+        rec = originals[doc_id]
+        assert tok.decode(stream[first.meta_tokens : -1].tolist()) == rec["text"]
+        prefix = tok.decode(stream[: first.meta_tokens].tolist())
+        if first.phase == "main":
+            assert prefix == f"URL: {rec['url'].split('/')[2]}\n\n"
+        else:
+            assert prefix == "" and first.meta_tokens == 0
+    assert {p[2].phase for parts in pieces.values() for p in parts} == {"main", "cooldown"}
 
 
 def test_bad_records_are_reported_and_the_rest_tokenized(corpus, tmp_path):

@@ -17,6 +17,7 @@ import torch
 
 from gristmill.cli import main
 from gristmill.tokenize import TokenDataset
+from gristmill.tokenize.order import DataOrder, checkpoint_documents
 from gristmill.train.model import Transformer
 from gristmill.train.scales import SCALES, get_scale
 from gristmill.train.trainer import Run, TrainOptions, lr_at, train
@@ -56,32 +57,73 @@ def test_schedule_warmup_then_cosine_to_minimum():
     assert lr_at(100, 1e-3, 1e-5, 10, 100) == pytest.approx(1e-5)
 
 
-def test_cpu_scale_loss_falls_far_below_unigram_entropy(tokens, tmp_path):
+@pytest.fixture(scope="module")
+def trained(tokens, tmp_path_factory):
+    """A 200-step cpu-micro run from the Python API (the CLI is exercised by the other tests)."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    with one_thread():
+        train(get_scale("cpu-micro"), TrainOptions(data=str(tokens), out=str(run), max_steps=200, quiet=True))
+    return run
+
+
+def test_cpu_scale_loss_falls_far_below_unigram_entropy(tokens, trained):
     ds = TokenDataset(tokens)
     rows, mask = ds.read_rows("main", 0, ds.phase_rows("main"))
     counts = np.bincount(rows[:, 1:][mask[:, 1:] == 1], minlength=ds.vocab_size).astype(float)
     p = counts[counts > 0] / counts.sum()
     unigram_entropy = float(-(p * np.log(p)).sum())  # nats/token of the best context-free model
-    run = tmp_path / "run"
-    with one_thread():
-        train(get_scale("cpu-micro"), TrainOptions(data=str(tokens), out=str(run), max_steps=200, quiet=True))
-    metrics = read_metrics(run)
+    metrics = read_metrics(trained)
     assert len(metrics) == 200 and not any(m["skipped"] for m in metrics)
     final = float(np.mean([m["ce"] for m in metrics[-20:]]))
     assert metrics[0]["ce"] > unigram_entropy
     print(f"final ce {final:.3f} nats vs unigram entropy {unigram_entropy:.3f}")
     assert final < 0.85 * unigram_entropy, (final, unigram_entropy)
-    # The run folder documents the run: config, data order, checkpoints per chunk.
-    config = json.loads((run / "config.json").read_text())
-    assert config["schedule"]["total_steps"] == 200 and config["code"]["source_sha256"]
-    manifest = json.loads((run / "data_manifest.json").read_text())
-    assert len(manifest["chunks"]) == 6 and manifest["index"]["seq_len"] == 128
-    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
-    chunk_ckpts = [e for e in events if e["event"] == "checkpoint" and "chunk" in e["reason"]]
-    assert chunk_ckpts and [e["chunks_completed"]["main"] for e in chunk_ckpts] == list(range(1, len(chunk_ckpts) + 1))
-    assert (run / "checkpoints" / "step-00000200" / "model.safetensors").is_file()
     m = metrics[-1]
     assert m["tokens"] == 200 * 16 * 128 and m["tokens_per_s"] > 0 and m["mfu"] > 0 and m["grad_norm"] > 0
+
+
+def test_run_folder_documents_config_code_data_and_a_checkpoint_per_chunk(tokens, trained):
+    config = json.loads((trained / "config.json").read_text())
+    assert config["schedule"]["total_steps"] == 200 and config["scale"]["name"] == "cpu-micro"
+    code = config["code"]
+    assert code["gristmill"] and len(code["source_sha256"]) == 64
+    assert "git_commit" not in code or len(code["git_commit"]) == 40
+    manifest = json.loads((trained / "data_manifest.json").read_text())
+    assert manifest["index"] == json.loads((tokens / "index.json").read_text())
+    assert [c["chunk"] for c in manifest["chunks"]] == list(range(6))
+    # 200 steps x 16 rows wrap the ~6 chunks more than once: a checkpoint each time one is done.
+    events = [json.loads(line) for line in (trained / "events.jsonl").read_text().splitlines()]
+    chunk_ckpts = [e for e in events if e["event"] == "checkpoint" and "chunk" in e["reason"]]
+    done = [e["chunks_completed"]["main"] for e in chunk_ckpts]
+    rows_per_chunk = manifest["chunks"][0]["sequences"]
+    assert len(done) >= 200 * 16 // (rows_per_chunk * 6) * 6 and done == list(range(1, len(done) + 1))
+    for e in chunk_ckpts:
+        state = json.loads((trained / e["path"] / "state.json").read_text())
+        assert state["chunks_completed"]["main"] == e["chunks_completed"]["main"]
+        assert (trained / e["path"] / "model.safetensors").is_file()
+    assert (trained / "checkpoints" / "step-00000200" / "model.safetensors").is_file()
+
+
+def test_checkpoint_documents_are_exactly_the_rows_read_before_it(tokens, trained):
+    ds = TokenDataset(tokens)
+    events = [json.loads(line) for line in (trained / "events.jsonl").read_text().splitlines()]
+    first = next(e for e in events if e["event"] == "checkpoint" and "chunk" in e["reason"])
+    state = json.loads((trained / first["path"] / "state.json").read_text())
+    cursor = state["cursor"]["main"]
+    assert cursor == state["step"] * 16 and cursor >= ds.chunks[0].sequences  # chunk 0 read in full
+    spans = list(checkpoint_documents(trained, trained / first["path"]))
+    # Exactly the first `cursor` rows of the main stream: chunk 0, then the start of chunk 1.
+    seen_rows = sorted({(s.chunk, s.row) for s in spans})
+    expected = [(0, r) for r in range(ds.chunks[0].sequences)]
+    expected += [(1, r) for r in range(cursor - ds.chunks[0].sequences)]
+    assert seen_rows == expected
+    assert all(s.step == (s.row + (ds.chunks[0].sequences if s.chunk == 1 else 0)) // 16 for s in spans)
+    assert max(s.step for s in spans) == state["step"] - 1
+    # Chunk 0's own span table names every document in it; a later checkpoint saw a superset.
+    chunk0 = {s.id for s in DataOrder(tokens).chunk_documents(0)}
+    seen = {s.id for s in spans}
+    assert chunk0 <= seen and len(seen) > 10
+    assert seen <= {s.id for s in checkpoint_documents(trained)}  # latest checkpoint
 
 
 def test_resume_after_kill_reproduces_the_uninterrupted_run(tokens, tmp_path):

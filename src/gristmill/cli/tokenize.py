@@ -13,28 +13,70 @@ from gristmill.core.errors import GristmillError
 from gristmill.tokenize.documents import expand_inputs
 from gristmill.tokenize.meco import MECO_COOLDOWN_FRACTION, MECO_MODES, MecoConfig
 
+_EPILOG = """\
+MeCo metadata modes (--meco; the prefix is "URL: <meta>\\n\\n", masked out of the loss):
+  none     no prefix (default)          host     en.wikipedia.org (MeCo's default)
+  url      the full URL                 domain   wikipedia.org (registered domain)
+  suffix   org, co.uk (public suffix)   hash     stable hash of the host
+  fixed    --meco-value for every doc   topic    metadata[--meco-field]
+With --meco the last --cooldown-fraction of training reads metadata-free cooldown chunks: either
+documents held out of --input by a seeded hash of their id, or the separate --cooldown-input pool.
+
+Output folder:
+  index.json, tokenizer.json, stats.json, errors.jsonl
+  chunk-NNNNN.tokens.bin / .mask.bin   (sequences, seq-len + 1) token ids and loss mask (memmaps)
+  chunk-NNNNN.json                     manifest: phase, sequences, tokens, documents, sources
+  chunk-NNNNN.rows.npy / .spans.npy    data order: window of each row; documents in each row
+  sources/part-NNNNN.PHASE.docs.jsonl.zst   per input file and phase: id, url, token offset, tokens
+gristmill.tokenize.order maps rows (and checkpoints) back to documents.
+
+Examples:
+  gristmill tokenize --tokenizer gpt-neox-20b.tokenizer.json --seq-len 2048 -i docs/ -o tokens/
+  gristmill tokenize --tokenizer bpe4k.json --seq-len 256 -i web/*.jsonl.zst -o tokens/ \\
+      --meco host --cooldown-input hq/*.jsonl.zst --executor ray --ray-address auto
+"""
+
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         name, help="tokenize, pack, shuffle and chunk documents for training",
-        description="Render each document (optionally behind a MeCo 'URL: <meta>\\n\\n' prefix that is "
-        "masked out of the loss), append end-of-text, pack into windows of seq-len + 1 tokens, shuffle "
-        "globally with a seed and write numbered chunks (numpy memmaps) with a JSON index and "
-        "per-chunk manifests. Output is identical for any executor and worker count.")
-    p.add_argument("--tokenizer", required=True, type=Path, metavar="FILE", help="Hugging Face tokenizers JSON")
-    p.add_argument("--seq-len", type=int, required=True, help="training context length (windows hold seq-len + 1)")
-    p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH", help="document files, folders or globs")
-    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="token folder to write")
-    p.add_argument("--meco", choices=MECO_MODES, default="none", help="MeCo metadata mode (default none)")
-    p.add_argument("--meco-value", default="example.com", help="the string used by --meco fixed")
-    p.add_argument("--meco-field", default="topic", help="metadata key used by --meco topic")
-    p.add_argument("--cooldown-fraction", type=float, default=MECO_COOLDOWN_FRACTION,
-                   help="with --meco: share of documents kept metadata-free for the cooldown (default 0.1)")
-    p.add_argument("--chunks", type=int, default=None, help="number of chunks (default: 8192 sequences each)")
-    p.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
-    p.add_argument("--executor", choices=["local", "ray"], default="local")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--ray-address", default=None, help="Ray cluster address (e.g. auto)")
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
+        description="Render each document (optionally behind a MeCo metadata prefix), append end-of-text, "
+        "pack into windows of seq-len + 1 tokens (across documents, never across input files), shuffle "
+        "all windows with one seeded permutation and write numbered chunks with a JSON index, per-chunk "
+        "manifests and the data order (LLM360). Output is byte-identical for any executor and worker "
+        "count; a killed run resumes where it stopped.")
+    p.add_argument("--tokenizer", required=True, type=Path, metavar="FILE",
+                   help="Hugging Face tokenizers JSON (DCLM: GPT-NeoX-20B; or one from gristmill tokenizer train)")
+    p.add_argument("--seq-len", type=int, required=True, metavar="N",
+                   help="training context length; windows hold N + 1 tokens (a scale's seq_len must match)")
+    p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
+                   help="documents: .jsonl[.gz|.zst], Parquet or WARC files, folders or globs")
+    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="token folder to write (must not exist)")
+    p.add_argument("--meco", choices=MECO_MODES, default="none", metavar="MODE",
+                   help="MeCo metadata mode, see below (default none)")
+    p.add_argument("--meco-value", default="example.com", metavar="TEXT",
+                   help="the metadata of every document with --meco fixed (default example.com)")
+    p.add_argument("--meco-field", default="topic", metavar="KEY",
+                   help="the metadata key read by --meco topic (default topic)")
+    p.add_argument("--cooldown-fraction", type=float, default=MECO_COOLDOWN_FRACTION, metavar="F",
+                   help="with --meco: share of training tokens in the metadata-free cooldown (default 0.1, "
+                   "MeCo); without --cooldown-input also the share of input documents, chosen by a seeded "
+                   "hash of their id, held out as the cooldown pool")
+    p.add_argument("--cooldown-input", nargs="+", default=None, metavar="PATH",
+                   help="with --meco: documents that form a separate cooldown pool (tokenized without "
+                   "metadata, never in the main phase, as MeCo trained its cooldown); replaces the hash split")
+    p.add_argument("--chunks", type=int, default=None, metavar="K",
+                   help="number of chunks, split between main and cooldown by size (default: chunks of "
+                   "8192 sequences, as DCLM's shards); the trainer checkpoints after each")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the shuffle and of the cooldown hash split (default 0)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local process pool (default) or Ray tasks; same output either way")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel files (default: all cores); each worker encodes with its share of cores")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster to join, e.g. auto (default: start a local Ray)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary table")
     return p
 
@@ -53,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"{stage}: {done}/{total}", end="\r")
 
     index = tokenize_corpus(
-        expand_inputs(args.input), args.tokenizer, args.seq_len, args.out, meco=meco, chunks=args.chunks,
+        expand_inputs(args.input), args.tokenizer, args.seq_len, args.out, meco=meco,
+        cooldown_inputs=expand_inputs(args.cooldown_input) if args.cooldown_input else None, chunks=args.chunks,
         seed=args.seed, executor=args.executor, workers=args.workers, address=args.ray_address,
         progress=progress if console.is_terminal and not args.quiet else None,
     )

@@ -5,35 +5,64 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+_EPILOG = """\
+Scales (tokens = 20 x params x multiplier; DCLM's published hyperparameters):
+  400M-1x 1B-1x 1B-5x 7B-1x 7B-2x   DCLM competition scales, seq-len 2048, GPT-NeoX vocabulary
+  cpu-micro (seq 128) cpu-2m (seq 256, 4k BPE) cpu-10m (seq 512, 8k BPE)   train on a CPU here
+The token folder's --seq-len must equal the scale's; the model's vocabulary follows the data.
+
+Run folder:
+  config.json          scale, model, schedule, options, code version (git commit, source hash)
+  data_manifest.json   the token folder's index and every chunk manifest (the data order)
+  metrics.jsonl        per step: loss, ce, lr, grad_norm, tokens, tokens_per_s, mfu, phase, chunk
+  events.jsonl         checkpoints, the MeCo phase switch, skipped non-finite steps, resumes
+  checkpoints/step-N/  model, optimizer, RNG (safetensors) + state.json (data cursor); one when
+                       each data chunk is done (LLM360), at the cooldown switch and at the end
+gristmill.tokenize.order.checkpoint_documents(RUN, CKPT) lists the documents a checkpoint saw.
+
+Examples:
+  gristmill train --scale cpu-2m --data tokens/ --out runs/a
+  gristmill train --scale cpu-2m --data tokens/ --out runs/a --resume
+  torchrun --nproc_per_node 2 -m gristmill train --scale cpu-2m --data tokens/ --out runs/ddp
+  torchrun --nproc_per_node 8 -m gristmill train --scale 1B-1x --data tokens/ --out runs/1b --fsdp
+"""
+
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         name, help="train a model at a named scale on a token folder",
-        description="Train DCLM's fixed recipe (AdamW β2 0.95, warmup + cosine, clip 1.0, z-loss, bf16) at a "
-        "named scale. The run folder gets config.json, data_manifest.json, metrics.jsonl (per step), "
-        "events.jsonl and a safetensors checkpoint per data chunk. Multi-process: torchrun "
-        "--nproc_per_node N gristmill train ... (DDP; --fsdp on GPUs).")
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
+        description="Train DCLM's fixed recipe (decoder-only transformer; AdamW β2 0.95, warmup + cosine to "
+        "the minimum rate, clipping at 1.0, z-loss, bf16 autocast) at a named scale, with a run folder "
+        "that shows what the model saw and how training went. Multi-process: torchrun (DDP; gloo on CPU, "
+        "NCCL on CUDA; --fsdp shards on GPUs).")
     # Scale names are validated at run time so that `gristmill --help` does not import torch.
-    p.add_argument("--scale", required=True, help="named scale: 400M-1x, 1B-1x, 1B-5x, 7B-1x, 7B-2x "
-                   "(DCLM) or cpu-micro, cpu-2m, cpu-10m (CPU); an unknown name lists them all")
+    p.add_argument("--scale", required=True, metavar="NAME", help="named scale, see below (an unknown name "
+                   "lists them all)")
     p.add_argument("--data", required=True, type=Path, metavar="TOKENS", help="token folder from gristmill tokenize")
-    p.add_argument("--out", "-o", required=True, type=Path, metavar="RUN", help="run folder")
-    p.add_argument("--meco", action="store_true", help="MeCo run: metadata data, then the metadata-free cooldown")
-    p.add_argument("--cooldown-fraction", type=float, default=None,
-                   help="share of steps in the MeCo cooldown (default: the token folder's, 0.1)")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
-    p.add_argument("--max-steps", type=int, default=None,
+    p.add_argument("--out", "-o", required=True, type=Path, metavar="RUN", help="run folder (new, or with --resume)")
+    p.add_argument("--meco", action="store_true",
+                   help="MeCo run on data tokenized with --meco: metadata chunks, then the metadata-free cooldown")
+    p.add_argument("--cooldown-fraction", type=float, default=None, metavar="F",
+                   help="share of steps in the MeCo cooldown (default: the token folder's, 0.1); 0 = none")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the run folder's latest checkpoint (same loss curve as an unbroken run)")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="shorten the run to N steps (warmup and cooldown scaled to it)")
-    p.add_argument("--micro-batch", type=int, default=None, help="sequences per forward pass per process")
-    p.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N steps")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast dtype (default bf16)")
+    p.add_argument("--micro-batch", type=int, default=None, metavar="N",
+                   help="sequences per forward pass per process; gradients accumulate to the global batch")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="also checkpoint every N steps (besides each chunk)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto = CUDA when available, else CPU (default)")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                   help="autocast dtype (default bf16; uses AMX on recent Xeons)")
     p.add_argument("--fsdp", action="store_true", help="shard parameters with FSDP2 (CUDA, under torchrun)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--seed", type=int, default=124, help="initialisation seed (DCLM: 124)")
-    p.add_argument("--peak-tflops", type=float, default=None, help="peak FLOP/s for MFU (default: GPU datasheet "
-                   "or a measured matmul on CPU)")
-    p.add_argument("--log-every", type=int, default=10, help="print a progress line every N steps")
+    p.add_argument("--seed", type=int, default=124, metavar="S", help="initialisation seed (default 124, as DCLM)")
+    p.add_argument("--peak-tflops", type=float, default=None, metavar="T",
+                   help="peak TFLOP/s per device for MFU (default: GPU datasheet, or a measured matmul on CPU)")
+    p.add_argument("--log-every", type=int, default=10, metavar="N", help="print a progress line every N steps")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     return p
 

@@ -14,7 +14,8 @@ Metadata modes (MeCo's ablation switches):
            (``www.`` and other subdomains kept, no lowercasing)
   url      the full URL, scheme included (MeCo without ``--use_short_url``)
   domain   the registered domain, e.g. ``wikipedia.org`` (MeCo ``--use_url_domain``, tldextract;
-           here the public-suffix list bundled with the `tld` package)
+           here the public-suffix list bundled with the `tld` package, which gristmill depends
+           on for these two modes only)
   suffix   the public suffix only, e.g. ``org`` or ``co.uk`` (MeCo ``--use_url_suffix``)
   hash     a stable 64-bit xxhash of the host: groups documents by source without URL semantics
            (MeCo's hashed-URL ablation; "hashed URLs work as well as real ones")
@@ -25,6 +26,7 @@ Documents without a URL (or topic) get ``unknown``, as MeCo's URL filtering maps
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +40,7 @@ MECO_PREFIX = "URL: "
 MECO_SUFFIX = "\n\n"
 # MeCo conditions on metadata for the first 90% of training and cools down for the last 10%.
 MECO_COOLDOWN_FRACTION = 0.1
+COOLDOWN_POOLS = ("hash", "inputs")
 _SCHEME = re.compile(r"https?://")
 
 
@@ -46,24 +49,37 @@ def url_host(url: str) -> str:
     return _SCHEME.sub("", url).split("/")[0]
 
 
-def _with_scheme(url: str) -> str:
-    return url if "://" in url else "http://" + url
+def _site(url: str) -> str:
+    """``scheme://netloc`` of a URL (``http://`` assumed when it has none): all that the
+    public-suffix lookup reads, so its results can be cached per site."""
+    scheme, _, rest = url.partition("://") if "://" in url else ("http", "", url)
+    return f"{scheme}://{re.split(r'[/?#]', rest, maxsplit=1)[0]}"
+
+
+# The public-suffix lookups use the list bundled with the `tld` package (a gristmill dependency,
+# used only here). ~10 µs a lookup, so results are cached per site: web corpora repeat hosts.
+@functools.lru_cache(maxsize=1 << 16)
+def _first_level_domain(site: str) -> str | None:
+    from tld import get_fld
+
+    return get_fld(site, fail_silently=True)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _suffix(site: str) -> str | None:
+    from tld import get_tld
+
+    return get_tld(site, fail_silently=True)
 
 
 def registered_domain(url: str) -> str:
     """``domain.suffix`` by the public-suffix list; the host when the list does not apply (IPs)."""
-    from tld import get_fld
-
-    fld = get_fld(_with_scheme(url), fail_silently=True)
-    return fld or url_host(url)
+    return _first_level_domain(_site(url)) or url_host(url)
 
 
 def public_suffix(url: str) -> str:
     """The public suffix (``org``, ``co.uk``); the last host label when the list does not apply."""
-    from tld import get_tld
-
-    suffix = get_tld(_with_scheme(url), fail_silently=True)
-    return suffix or url_host(url).rsplit(".", 1)[-1]
+    return _suffix(_site(url)) or url_host(url).rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -74,8 +90,12 @@ class MecoConfig:
         mode: one of `MECO_MODES`.
         fixed_value: the string used by mode ``fixed``.
         topic_field: the metadata key read by mode ``topic``.
-        cooldown_fraction: share of documents held out (by id hash) as the metadata-free
-            cooldown pool, and share of training tokens the trainer spends on it (MeCo: 10%).
+        cooldown_fraction: share of training tokens the trainer spends on the metadata-free
+            cooldown (MeCo: 10%); with ``cooldown_pool="hash"`` also the share of documents
+            held out (by id hash) to form that pool.
+        cooldown_pool: ``"hash"`` (cooldown documents drawn from the inputs by id hash) or
+            ``"inputs"`` (a separate pool of files, never seen in the main phase, as MeCo's
+            89B-token cooldown set).
         prefix, suffix: the template around the metadata (MeCo: ``"URL: "`` and a blank line).
     """
 
@@ -83,6 +103,7 @@ class MecoConfig:
     fixed_value: str = "example.com"
     topic_field: str = "topic"
     cooldown_fraction: float = MECO_COOLDOWN_FRACTION
+    cooldown_pool: str = "hash"
     prefix: str = MECO_PREFIX
     suffix: str = MECO_SUFFIX
 
@@ -91,10 +112,17 @@ class MecoConfig:
             raise ValueError(f"unknown MeCo mode {self.mode!r} (choose {', '.join(MECO_MODES)})")
         if not 0.0 <= self.cooldown_fraction < 1.0:
             raise ValueError(f"cooldown fraction must be in [0, 1), got {self.cooldown_fraction}")
+        if self.cooldown_pool not in COOLDOWN_POOLS:
+            raise ValueError(f"unknown cooldown pool {self.cooldown_pool!r} (choose {', '.join(COOLDOWN_POOLS)})")
 
     @property
     def enabled(self) -> bool:
         return self.mode != "none"
+
+    @property
+    def splits_cooldown(self) -> bool:
+        """Whether the cooldown pool is drawn from the main inputs by id hash."""
+        return self.enabled and self.cooldown_pool == "hash" and self.cooldown_fraction > 0
 
     def value(self, url: str, metadata: dict[str, Any]) -> str:
         """The metadata string of one document under this mode ("" for mode none)."""
@@ -131,6 +159,7 @@ class MecoConfig:
             "fixed_value": self.fixed_value,
             "topic_field": self.topic_field,
             "cooldown_fraction": self.cooldown_fraction,
+            "cooldown_pool": self.cooldown_pool,
             "prefix": self.prefix,
             "suffix": self.suffix,
         }

@@ -3,16 +3,24 @@
 Layout of a token folder (LLM360-style numbered chunks; DESIGN "token shards as numpy-memmap
 .bin + JSON index with per-chunk manifests")::
 
-    index.json                 format, seq_len, dtype, tokenizer, MeCo config, seed, chunks, totals
+    index.json                 format, seq_len, dtype, tokenizer, MeCo config, seed, inputs, chunks,
+                               totals
+    tokenizer.json             a copy of the tokenizer the tokens were made with
     chunk-00000.tokens.bin     raw (sequences, seq_len + 1) array of token ids (uint16/uint32)
     chunk-00000.mask.bin       raw (sequences, seq_len + 1) uint8 loss mask (0 = metadata/padding)
     chunk-00000.rows.npy       for each row, its window id before shuffling (the data order)
+    chunk-00000.spans.npy      for each (row, document) overlap: file, table line, token range
     chunk-00000.json           manifest: phase, sequences, tokens, documents, windows per source
-    sources/part-00000.docs.jsonl.zst   per input file: id, url, phase, first-token offset, tokens
+    sources/part-00000.main.docs.jsonl.zst   per input file (index "inputs"[i] is part i) and
+                               phase (main, cooldown), per document in file order:
+                               id, url, phase, start (token offset in the file's stream of that
+                               phase), tokens (metadata + text + EOT), meta_tokens
     errors.jsonl               bad input records (file, record, message)
 
 Chunks belong to a *phase*: ``main`` (with MeCo metadata when enabled) and ``cooldown`` (the
 metadata-free MeCo cooldown pool). Within a phase the trainer reads chunks in number order.
+Windows of a phase are numbered over the input files in index order; `gristmill.tokenize.order`
+maps any chunk row back to the documents (and token spans) it holds: the LLM360 data order.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from gristmill.core.errors import InputError
 
 FORMAT = "gristmill-tokens/1"
 INDEX = "index.json"
+TOKENIZER_FILE = "tokenizer.json"
 
 
 def chunk_stem(number: int) -> str:
@@ -67,6 +76,12 @@ class TokenDataset:
         self.meco: dict[str, Any] = self.index["meco"]
         self.chunks = [Chunk(**{k: c[k] for k in Chunk.__dataclass_fields__}) for c in self.index["chunks"]]
         self._maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def tokenizer_path(self) -> Path:
+        """The tokenizer the tokens were made with (the folder's copy when it has one)."""
+        copy = self.root / TOKENIZER_FILE
+        return copy if copy.is_file() else Path(self.index["tokenizer"]["path"])
 
     def phase_chunks(self, phase: str) -> list[Chunk]:
         return [c for c in self.chunks if c.phase == phase]

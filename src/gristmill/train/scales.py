@@ -5,8 +5,10 @@ multiplier with the published parameter counts of the open_lm configs (vocab 50,
 β2 0.95, linear warmup, cosine decay to 3e-5, gradient clipping 1.0, bf16, z-loss.
 
 CPU scales (training.md §8.1, measured on 2 cores): a small byte-level BPE vocabulary (the LM
-head dominates tiny models), d ≤ 256, T = 256-512. ``cpu-2m`` (42M tokens) trains in about half an
-hour here with bf16; ``cpu-10m`` (~190M tokens) in several hours, or shortened with --max-steps.
+head dominates tiny models), d ≤ 256, T = 256-512. ``cpu-2m`` (42M tokens, 5,124 steps) ran at
+2.6k-9.5k tokens/s with bf16 on this machine's 2 cores while they were shared with other jobs
+(about 1.5-4.5 hours for the full budget); ``cpu-10m`` (~190M tokens) takes much longer, so
+shorten either with --max-steps (200 steps of cpu-2m: ~10 minutes here).
 ``cpu-micro`` is for smoke tests and demos. Their optimiser settings follow DCLM's small scales
 (peak 3e-3, wd 0.033, final 3e-5) with a warmup of ~5% of steps.
 """

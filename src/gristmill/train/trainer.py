@@ -277,6 +277,11 @@ class Run:
         pos = self.cursor[phase] % max(1, int(bounds[-1]))
         return chunks[int(np.searchsorted(bounds, pos, side="right")) - 1].number
 
+    def tokenizer_record(self) -> dict[str, Any]:
+        """The tokenizer as recorded at tokenization, with ``path`` pointing at the token
+        folder's own copy (what export loads)."""
+        return self.data.index["tokenizer"] | {"path": str(self.data.tokenizer_path.resolve())}
+
     def config_record(self) -> dict[str, Any]:
         return {
             "scale": self.scale.to_dict(),
@@ -294,7 +299,7 @@ class Run:
             "parallel": {"world_size": self.dist.world, "micro_batch": self.micro, "grad_accum": self.accum,
                          "fsdp": self.opts.fsdp},
             "data": {"path": str(Path(self.opts.data).resolve()), "index_sha256": hashlib.sha256(
-                (Path(self.opts.data) / "index.json").read_bytes()).hexdigest(), "tokenizer": self.data.index["tokenizer"]},
+                (Path(self.opts.data) / "index.json").read_bytes()).hexdigest(), "tokenizer": self.tokenizer_record()},
             "code": code_version(),
             "environment": {"torch": torch.__version__, "python": platform.python_version(),
                             "device": str(self.device), "threads": torch.get_num_threads(),
@@ -438,7 +443,7 @@ class Run:
                 "reason": reason,
                 "scale": self.scale.name,
                 "model": self.model_config.to_dict(),
-                "tokenizer": self.data.index["tokenizer"],
+                "tokenizer": self.tokenizer_record(),
                 "eot_id": self.data.eot_id,
             }
             path = ckpt.save_checkpoint(self.out, self.step, model_sd, optim_tensors, groups, state)
