@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--assets-base-url", default=None,
                    help="mirror of the asset files (default: their public sources)")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--train-steps", type=int, default=60,
+                   help="steps of the tiny CPU model trained on the curated text (0: no training)")
     return p
 
 
@@ -98,8 +100,52 @@ def run(args: argparse.Namespace) -> int:
         report = write_run_report(run_dir)
     except ModuleNotFoundError:
         pass
+    trained = _train_tiny_model(run_dir, args.out, args.train_steps) if args.train_steps else None
     print(f"\ndocuments: {run_dir / 'documents'}")
     print(f"stats:     {run_dir / 'stats.json'}")
     if report is not None:
         print(f"report:    {report}")
+    if trained is not None:
+        for label, path in trained.items():
+            print(f"{label + ':':<10} {path}")
     return 0
+
+
+DEMO_SCALE = "cpu-micro"
+
+
+def _train_tiny_model(run_dir: Path, out: Path, max_steps: int) -> dict[str, Path] | None:
+    """Tokenize the curated documents (a BPE fitted on them, MeCo URL prefixes) and train the
+    smallest CPU scale for a few steps: the whole flow, with nothing supplied by the user."""
+    from gristmill.io.readers import read_documents
+    from gristmill.tokenize.meco import MecoConfig
+    from gristmill.tokenize.pipeline import tokenize_corpus
+    from gristmill.tokenize.vocab import train_tokenizer
+    from gristmill.train.export import export_checkpoint
+    from gristmill.train.scales import get_scale
+    from gristmill.train.trainer import TrainOptions, train
+
+    scale = get_scale(DEMO_SCALE)
+    shards = sorted(str(p) for p in (run_dir / "documents").glob("*.jsonl.zst"))
+    texts = [d.text for path in shards for d in read_documents(path) if hasattr(d, "text")]
+    if not texts:
+        print("no documents kept: skipping tokenization and training", file=sys.stderr)
+        return None
+    tokenizer = out / "tokenizer.json"
+    print(f"fitting a {scale.vocab_size}-token BPE on {len(texts)} documents", file=sys.stderr)
+    train_tokenizer(texts, scale.vocab_size, tokenizer)
+    tokens = out / "tokens"
+    index = tokenize_corpus(shards, str(tokenizer), scale.seq_len, tokens,
+                            meco=MecoConfig(mode="host"), chunks=4, seed=0)
+    sequences = index["totals"]["sequences"]["main"]
+    steps = min(max_steps, sequences // scale.global_batch)
+    if steps < 2:
+        print(f"only {sequences} sequences: too few to train", file=sys.stderr)
+        return {"tokens": tokens}
+    model_dir = out / "model"
+    print(f"training {DEMO_SCALE} for {steps} steps (MeCo: URL host prefixes, cooldown without)",
+          file=sys.stderr)
+    train(scale, TrainOptions(data=str(tokens), out=str(model_dir), meco=True, max_steps=steps,
+                              resume=True))
+    hf = export_checkpoint(model_dir, out / "model-hf", "hf")
+    return {"tokens": tokens, "model": model_dir, "hf model": hf}

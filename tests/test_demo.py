@@ -1,0 +1,33 @@
+"""`gristmill demo` (what `make demo` runs) end to end against a loopback Common Crawl mirror."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from gristmill.cli import main
+from gristmill.testing.http_mirror import serve_directory
+
+
+def test_demo_downloads_curates_tokenizes_and_trains(shared_data: Path, tmp_path: Path, capsys):
+    out = tmp_path / "demo"
+    with serve_directory(shared_data / "commoncrawl") as base_url:
+        code = main(["demo", "--base-url", base_url, "--crawl", "PAGES-2026", "--records", "60",
+                     "--assets-base-url", str(shared_data / "filters"), "--out", str(out),
+                     "--train-steps", "4"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    for label in ("documents:", "stats:", "report:", "model:"):
+        assert label in printed
+    # The sample holds the first 60 WARC records of pages-00000 (a warcinfo record, then responses).
+    stats = orjson.loads((out / "refinedweb" / "stats.json").read_bytes())
+    assert stats["recipe"] == "refinedweb"
+    assert stats["steps"][-1]["name"] == "bff_dedup"
+    totals = stats["totals"]
+    assert totals["accounted"] and 55 <= totals["input_records"] <= 60
+    assert 0 < totals["kept"] < totals["input_records"]
+    assert (out / "refinedweb" / "report.html").read_text().count("<tr>") > 20
+    metrics = (out / "model" / "metrics.jsonl").read_bytes().splitlines()
+    assert len(metrics) == 4
+    assert (out / "model-hf" / "config.json").is_file()
