@@ -33,9 +33,17 @@ import orjson
 from gristmill.core.errors import GristmillError
 from gristmill.core.executors import Executor, make_executor
 from gristmill.core.recipe import Recipe, StepSpec, load_recipe, recipe_from_steps
-from gristmill.core.shard import ShardResult, ShardTask, process_shard, read_marker
+from gristmill.core.shard import (
+    READER_STEP,
+    ShardResult,
+    ShardTask,
+    process_shard,
+    read_marker,
+    step_labels,
+)
 from gristmill.core.stats import StepStats
 from gristmill.core.step import GlobalStep, GlobalTask, StepContext, build_step
+from gristmill.io.atomic import write_atomic
 
 VERSIONED_PACKAGES = (
     "gristmill", "fastwarc", "resiliparse", "trafilatura", "zstandard", "pyarrow", "numpy",
@@ -57,13 +65,6 @@ class RunResult:
 
 def _dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def package_versions() -> dict[str, str]:
@@ -268,7 +269,7 @@ class Pipeline:
             if not isinstance(s, StepStats):
                 s = StepStats.from_dict(s)
             results[name] = ShardResult(name, [s])
-        _atomic_write(marker, _dumps({k: v.to_dict() for k, v in results.items()}))
+        write_atomic(marker, _dumps({k: v.to_dict() for k, v in results.items()}))
         shutil.rmtree(work, ignore_errors=True)
         return results, 0, len(inputs), ex
 
@@ -289,6 +290,11 @@ class Pipeline:
                 skipped.update(r.skipped)
                 errors += len(r.errors)
             merged.extend(stage_stats or [])
+        # Labels over the whole recipe, so a step repeated across stages is told apart too.
+        labels = step_labels([READER_STEP] + [spec.name for spec in self.recipe.steps])
+        if len(labels) == len(merged):
+            for stats, label in zip(merged, labels, strict=True):
+                stats.name = label
         reader = merged[0]
         read_errors = reader.errors
         documents_read = reader.docs_out
@@ -317,13 +323,13 @@ class Pipeline:
         return merged, stats
 
     def _write_outputs(self, out, stats, results_by_stage, names) -> None:
-        _atomic_write(out / "stats.json", _dumps(stats))
+        write_atomic(out / "stats.json", _dumps(stats))
         lines = []
         for results in results_by_stage:
             for name in names:
                 for err in results[name].errors:
                     lines.append(orjson.dumps({"shard": name, **err}, option=orjson.OPT_SORT_KEYS))
-        _atomic_write(out / "errors.jsonl", b"".join(line + b"\n" for line in lines))
+        write_atomic(out / "errors.jsonl", b"".join(line + b"\n" for line in lines))
 
     def _write_manifest(self, out: Path, names: list[str], files: list[str]) -> None:
         manifest = {
@@ -334,7 +340,7 @@ class Pipeline:
             "versions": package_versions(),
             "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
         }
-        _atomic_write(out / "manifest.json", _dumps(manifest))
+        write_atomic(out / "manifest.json", _dumps(manifest))
 
 
 def _label(path: str) -> str:
