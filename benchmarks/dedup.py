@@ -158,9 +158,8 @@ def run_method(step_name: str, kwargs: dict[str, Any], inputs: list[tuple[str, P
 # -- datatrove ----------------------------------------------------------------------------
 
 
-def _datatrove_signature(tokenizer: str):
-    import xxhash
-    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+def _whitespace_words() -> Any:
+    """A datatrove word tokenizer that splits on whitespace, as gristmill's shingles do."""
     from datatrove.utils.word_tokenizers import WordTokenizer
 
     class Whitespace(WordTokenizer):
@@ -173,9 +172,22 @@ def _datatrove_signature(tokenizer: str):
         def span_tokenize(self, text: str) -> list[tuple[int, int]]:
             return [(0, len(text))]
 
-    language = Whitespace() if tokenizer == "whitespace" else "en"
-    sig = MinhashDedupSignature(tempfile.mkdtemp(), config=MinhashConfig(), language=language)
+    return Whitespace()
+
+
+def _datatrove_minhash_signature(folder: str, language: Any) -> Any:
+    """datatrove's signature step (default config) hashing shingles with xxh64, as gristmill."""
+    import xxhash
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+
+    sig = MinhashDedupSignature(folder, config=MinhashConfig(), language=language)
     sig._hash_func = lambda s: xxhash.xxh64_intdigest(s.encode("utf-8", "surrogatepass"))
+    return sig
+
+
+def _datatrove_signature(tokenizer: str):
+    language = _whitespace_words() if tokenizer == "whitespace" else "en"
+    sig = _datatrove_minhash_signature(tempfile.mkdtemp(), language)
     sig.get_shingles("warm up the tokenizer once")
     return sig
 
@@ -205,34 +217,20 @@ def gristmill_signature_rate(texts: list[str], num_perm: int, bands: int, rows: 
 
 
 def _datatrove_child(conn: Any, inputs: list[str], out: str) -> None:
-    import xxhash
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import (
         MinhashDedupBuckets,
         MinhashDedupCluster,
         MinhashDedupFilter,
-        MinhashDedupSignature,
     )
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
-    from datatrove.utils.word_tokenizers import WordTokenizer
-
-    class Whitespace(WordTokenizer):
-        def word_tokenize(self, text: str) -> list[str]:
-            return text.split()
-
-        def sent_tokenize(self, text: str) -> list[str]:
-            return [text]
-
-        def span_tokenize(self, text: str) -> list[tuple[int, int]]:
-            return [(0, len(text))]
 
     base = _status_kib("VmRSS")
     cfg = MinhashConfig()
     folder = str(Path(inputs[0]).parent)
-    sig = MinhashDedupSignature(f"{out}/sigs", config=cfg, language=Whitespace())
-    sig._hash_func = lambda s: xxhash.xxh64_intdigest(s.encode("utf-8", "surrogatepass"))
+    sig = _datatrove_minhash_signature(f"{out}/sigs", _whitespace_words())
 
     def reader():
         return JsonlReader(folder, glob_pattern="*.jsonl.zst", compression="zstd", text_key="text",

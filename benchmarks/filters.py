@@ -30,32 +30,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import yaml
+from gristmill.extract.gold import PAGES_WARC, load_warc_page_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 ASSETS = SHARED / "filters"
-WARCS = SHARED / "commoncrawl" / "crawl-data" / "PAGES-2026" / "segments" / "sample" / "warc"
-
-
-def extract_pages() -> list[tuple[str, str, str]]:
-    """(id, url, text) of every PAGES-2026 response record, extracted as DCLM does."""
-    from fastwarc.warc import ArchiveIterator, WarcRecordType
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
-
-    docs = []
-    for path in sorted(WARCS.glob("*.warc.gz")):
-        with path.open("rb") as f:
-            for record in ArchiveIterator(f, record_types=WarcRecordType.response):
-                body = record.reader.read()
-                try:
-                    html = body.decode("utf-8")
-                except UnicodeDecodeError:
-                    html = bytes_to_str(body, detect_encoding(body))
-                text = extract_plain_text(html, main_content=True)
-                docs.append((record.record_id, record.headers.get("WARC-Target-URI", ""), text))
-    return docs
 
 
 def more_documents(limit: int) -> list[tuple[str, str, str]]:
@@ -71,46 +50,17 @@ def more_documents(limit: int) -> list[tuple[str, str, str]]:
     return docs
 
 
-def gristmill_chain():
-    """The refinedweb recipe's filter steps (extraction is done beforehand)."""
-    from gristmill.core.step import build_step
-
-    spec = yaml.safe_load((ROOT / "recipes" / "refinedweb.yaml").read_text())
-    steps = []
-    for item in spec["steps"]:
-        name, kwargs = next(iter(item.items())) if isinstance(item, dict) else (item, {})
-        if name == "extract_text":
-            continue
-        kwargs = json.loads(json.dumps(kwargs or {}).replace("${assets}", str(ASSETS)))
-        steps.append(build_step(name, kwargs))
-    return steps
-
-
 def run_gristmill(records, batch_size: int = 256):
     from gristmill.core.document import Document
-    from gristmill.core.step import Drop, StepContext
+    from gristmill.filters.funnel import recipe_filter_steps, run_funnel
 
     t0 = time.perf_counter()
-    steps = gristmill_chain()
-    for step in steps:
-        step.setup(StepContext(seed=0, assets=ASSETS))
+    steps = recipe_filter_steps("refinedweb", ASSETS)
     setup = time.perf_counter() - t0
     docs = [Document(id=i, url=u, text=t) for i, u, t in records]
-    reasons: Counter[str] = Counter()
-    kept_ids = set()
     t0 = time.perf_counter()
-    for start in range(0, len(docs), batch_size):
-        live = docs[start : start + batch_size]
-        for step in steps:
-            survivors = []
-            for result in step.apply_batch(live):
-                if isinstance(result, Drop):
-                    reasons[result.reason] += 1
-                else:
-                    survivors.append(result)
-            live = survivors
-        kept_ids.update(d.id for d in live)
-    return setup, time.perf_counter() - t0, kept_ids, reasons
+    funnel = run_funnel(steps, docs, batch_size)
+    return setup, time.perf_counter() - t0, {d.id for d in funnel.kept}, funnel.drops
 
 
 class _NumpyTwoFastText:
@@ -211,10 +161,10 @@ def main() -> int:
     parser.add_argument("--more", type=int, default=0, help="add N documents of each web/more source")
     parser.add_argument("--repeat", type=int, default=1, help="run each side R times, keep the fastest")
     args = parser.parse_args()
-    if not WARCS.is_dir():
+    if not (SHARED / PAGES_WARC).is_dir():
         print(f"shared data not found at {SHARED}", file=sys.stderr)
         return 1
-    records = extract_pages() + more_documents(args.more)
+    records = load_warc_page_texts(SHARED) + more_documents(args.more)
     # Empty extractions are dropped by both sides' first text rule; datatrove's URL filter
     # asserts a URL, so documents without one get a placeholder.
     records = [(i, u or f"https://unknown.invalid/{i}", t) for i, u, t in records]

@@ -19,6 +19,14 @@ def _order(docs, inputs):
     return [d for s in range(len(inputs)) for d in docs[s :: len(inputs)]]
 
 
+def _run_scored(method, kwargs, corpus, out, duplicate_rates):
+    """Run ``method`` over the corpus into ``out``: (stats, kept documents by id, score)."""
+    docs, inputs = corpus
+    stats = run_step(method, kwargs, inputs, out)
+    kept = read_folder(out / "docs")
+    return stats, kept, score(docs, {k: d.text for k, d in kept.items()}, duplicate_rates=duplicate_rates)
+
+
 def _check_accounting(stats, n_docs):
     docs_in = sum(s.docs_in for s in stats.values())
     out = sum(s.docs_out for s in stats.values())
@@ -30,9 +38,7 @@ def _check_accounting(stats, n_docs):
 
 def test_exact_text_dedup_removes_every_exact_copy_and_only_those(corpus, tmp_path):
     docs, inputs = corpus
-    stats = run_step("exact_dedup", {}, inputs, tmp_path)
-    kept = read_folder(tmp_path / "docs")
-    s = score(docs, {k: d.text for k, d in kept.items()}, duplicate_rates=())
+    stats, kept, s = _run_scored("exact_dedup", {}, corpus, tmp_path, ())
     assert s.precision == 1.0 and s.recall == 1.0
     assert s.removed_by_kind["page"] == 0.0
     _check_accounting(stats, len(docs))
@@ -51,10 +57,8 @@ def test_exact_text_dedup_removes_every_exact_copy_and_only_those(corpus, tmp_pa
 
 
 def test_exact_line_dedup_strips_repeated_boilerplate_but_keeps_the_pages(corpus, tmp_path):
-    docs, inputs = corpus
-    stats = run_step("exact_dedup", {"key": "lines"}, inputs, tmp_path)
-    kept = read_folder(tmp_path / "docs")
-    s = score(docs, {k: d.text for k, d in kept.items()}, duplicate_rates=())
+    docs, _ = corpus
+    stats, _, s = _run_scored("exact_dedup", {"key": "lines"}, corpus, tmp_path, ())
     assert s.removed_by_kind["page"] == 0.0
     assert s.boilerplate_lines_removed == 1.0
     assert sum(s.extra["paragraphs_removed"] for s in stats.values()) > 0
@@ -88,9 +92,7 @@ def test_exact_url_dedup_keeps_the_smallest_url_hash_when_asked(corpus, tmp_path
 
 def test_minhash_finds_exact_and_near_copies_and_keeps_distinct_documents(corpus, tmp_path):
     docs, inputs = corpus
-    stats = run_step("minhash_dedup", {}, inputs, tmp_path)
-    kept = read_folder(tmp_path / "docs")
-    s = score(docs, {k: d.text for k, d in kept.items()}, duplicate_rates=(0.01,))
+    stats, kept, s = _run_scored("minhash_dedup", {}, corpus, tmp_path, (0.01,))
     assert s.precision == 1.0
     # 128 permutations solve to 9 bands x 13 rows, whose S-curve is at 1/2 near J = 0.85:
     # every exact copy is found, 1%-edited copies (J about 0.85-0.9) mostly.
@@ -109,10 +111,8 @@ def test_minhash_finds_exact_and_near_copies_and_keeps_distinct_documents(corpus
 
 
 def test_minhash_verification_drops_no_true_duplicate_of_high_similarity(corpus, tmp_path):
-    docs, inputs = corpus
-    run_step("minhash_dedup", {"verify": True, "num_perm": 112, "bands": 14, "rows": 8}, inputs, tmp_path)
-    kept = read_folder(tmp_path / "docs")
-    s = score(docs, {k: d.text for k, d in kept.items()}, duplicate_rates=(0.01,))
+    _, _, s = _run_scored("minhash_dedup", {"verify": True, "num_perm": 112, "bands": 14, "rows": 8}, corpus, tmp_path,
+                          (0.01,))
     # Short documents with one edit in a hundred words can fall under J = 0.8 and are then
     # rightly left alone by verification.
     assert s.precision == 1.0 and s.recall >= 0.85
@@ -120,10 +120,8 @@ def test_minhash_verification_drops_no_true_duplicate_of_high_similarity(corpus,
 
 
 def test_bff_removes_copies_and_boilerplate_paragraphs_but_keeps_pages(corpus, tmp_path):
-    docs, inputs = corpus
-    stats = run_step("bff_dedup", {}, inputs, tmp_path)
-    kept = read_folder(tmp_path / "docs")
-    s = score(docs, {k: d.text for k, d in kept.items()}, duplicate_rates=(0.01,))
+    docs, _ = corpus
+    stats, kept, s = _run_scored("bff_dedup", {}, corpus, tmp_path, (0.01,))
     assert s.precision == 1.0
     assert s.recall >= 0.85  # a 1% copy survives when one edit lands in each of its short paragraphs
     assert s.removed_by_kind["page"] == 0.0

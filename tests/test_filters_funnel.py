@@ -14,7 +14,6 @@ recipe with ``dclm_compat: true`` (DCLM's code, quirks included) is checked too.
 
 from __future__ import annotations
 
-from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 
@@ -23,45 +22,15 @@ import pytest
 import gristmill.filters  # noqa: F401  (registers the steps)
 from filters_data import pages
 from gristmill.core.document import Document
-from gristmill.core.recipe import load_recipe
-from gristmill.core.step import Drop, GlobalStep, StepContext, build_step, registry
+from gristmill.filters.funnel import recipe_filter_steps, run_funnel
 
 COMPAT_STEPS = ("url_domain_filter", "url_removal_modifier", "language_id", "language_filter", "substring_line_modifier")
 
 
 def filter_steps(recipe: str, assets: Path, dclm_compat: bool = False):
-    """The local filter steps of a shipped recipe (after extraction, before the global dedup
-    stage), built with ``${assets}`` resolved and, with ``dclm_compat``, DCLM's quirks switched
-    on in every step that has them."""
-    loaded = load_recipe(recipe, assets=assets)
-    steps = []
-    for spec in loaded.steps:
-        if spec.name == "extract_text" or issubclass(registry()[spec.name], GlobalStep):
-            continue
-        kwargs = loaded.resolved_kwargs(spec)
-        if dclm_compat and spec.name in COMPAT_STEPS:
-            kwargs["dclm_compat"] = True
-        step = build_step(spec.name, kwargs)
-        step.setup(StepContext(seed=0, assets=assets))
-        steps.append(step)
-    return steps
-
-
-def run_funnel(steps, docs: list[Document]) -> tuple[list[tuple[str, int]], Counter[str], list[Document]]:
-    """Per step (name, documents out), drops by reason, and the kept documents."""
-    out_counts = []
-    reasons: Counter[str] = Counter()
-    live = docs
-    for step in steps:
-        survivors = []
-        for result in step.apply_batch(live):
-            if isinstance(result, Drop):
-                reasons[result.reason] += 1
-            else:
-                survivors.append(result)
-        live = survivors
-        out_counts.append((step.name, len(live)))
-    return out_counts, reasons, live
+    """The local filter steps of a shipped recipe, with DCLM's quirks switched on in every
+    step that has them when ``dclm_compat``."""
+    return recipe_filter_steps(recipe, assets, dclm_compat=COMPAT_STEPS if dclm_compat else ())
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +76,8 @@ def test_refinedweb_funnel_on_pages_2026(shared_data: Path, page_docs, dclm_comp
     steps = filter_steps("refinedweb", shared_data / "filters", dclm_compat)
     docs = [Document(id=i, url=u, text=t) for i, u, t in page_docs]
     assert len(docs) == 1449
-    out_counts, reasons, kept = run_funnel(steps, docs)
+    funnel = run_funnel(steps, docs)
+    out_counts, reasons, kept = funnel.out_counts, funnel.drops, funnel.kept
     assert dict(reasons) == expected
     assert len(kept) == n_kept == len(docs) - sum(reasons.values())
     # Step by step: the funnel only narrows, and each step's drops are its own reasons.
@@ -124,7 +94,8 @@ def test_refinedweb_funnel_on_pages_2026(shared_data: Path, page_docs, dclm_comp
 def test_c4_and_fineweb_recipes_run_on_pages_2026(shared_data: Path, page_docs, recipe: str) -> None:
     steps = filter_steps(recipe, shared_data / "filters")
     docs = [Document(id=i, url=u, text=t) for i, u, t in page_docs[::3]]
-    _, reasons, kept = run_funnel(steps, docs)
+    funnel = run_funnel(steps, docs)
+    reasons, kept = funnel.drops, funnel.kept
     assert len(kept) + sum(reasons.values()) == len(docs)
     assert 0 < len(kept) < len(docs) // 2  # most of the sample is not English
     assert reasons["language"] > len(docs) // 3

@@ -27,6 +27,7 @@ import orjson
 from gristmill.core.errors import GristmillError, RecipeError
 from gristmill.core.stats import StepStats
 from gristmill.core.step import GlobalStep, GlobalTask, StepContext, build_step
+from gristmill.io.atomic import write_atomic
 
 METHOD_STEPS = {"exact": "exact_dedup", "bff": "bff_dedup", "minhash": "minhash_dedup"}
 
@@ -221,9 +222,7 @@ def _dedup(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     stats = summarize(args.method, step, per_shard, time.perf_counter() - started)
-    tmp = args.output / ".stats.json.tmp"
-    tmp.write_bytes(orjson.dumps(stats, option=orjson.OPT_INDENT_2))
-    tmp.replace(args.output / "stats.json")
+    write_atomic(args.output / "stats.json", orjson.dumps(stats, option=orjson.OPT_INDENT_2))
     if not args.keep_work:
         shutil.rmtree(args.output / "work", ignore_errors=True)
     if not args.quiet:

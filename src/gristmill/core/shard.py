@@ -23,6 +23,7 @@ from gristmill.core.errors import RecordError
 from gristmill.core.recipe import StepSpec, build_step
 from gristmill.core.stats import StepStats
 from gristmill.core.step import Drop, Step, StepContext
+from gristmill.io.atomic import stale_temps, write_atomic
 
 BATCH_SIZE = 256
 READER_STEP = "read"
@@ -214,7 +215,7 @@ class _ShardRun:
 
 def _remove_stale_temps(task: ShardTask) -> None:
     """Delete temporary files a killed earlier attempt at this shard left behind."""
-    outputs = [Path(task.output_path)]
+    outputs = [Path(task.output_path), Path(task.marker_path)]
     if task.quarantine_path:
         outputs.append(Path(task.quarantine_path))
     if task.dropped_dir and Path(task.dropped_dir).is_dir():
@@ -222,7 +223,7 @@ def _remove_stale_temps(task: ShardTask) -> None:
         outputs += [p.parent / f"{task.shard}.jsonl.zst"
                     for p in Path(task.dropped_dir).glob(f"*/*/.{task.shard}.jsonl.zst.*.tmp")]
     for out in outputs:
-        for stale in out.parent.glob(f".{out.name}.*.tmp"):
+        for stale in stale_temps(out):
             stale.unlink(missing_ok=True)
 
 
@@ -267,15 +268,9 @@ def process_shard(task: ShardTask) -> ShardResult:
     all_stats = ([run.reader_stats] if task.count_reader else []) + run.stats
     result = ShardResult(task.shard, all_stats, run.errors, skipped,
                          time.perf_counter() - started)
-    _write_marker(Path(task.marker_path), result)
+    write_atomic(Path(task.marker_path),
+                 orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
     return result
-
-
-def _write_marker(path: Path, result: ShardResult) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
 
 
 def read_marker(path: Path) -> ShardResult | None:

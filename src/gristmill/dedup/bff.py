@@ -32,6 +32,7 @@ rewrites the shards.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -55,6 +56,7 @@ from gristmill.dedup.scratch import (
     save_arrays,
 )
 from gristmill.dedup.shingles import bff_paragraph_shingles
+from gristmill.io.atomic import atomic_output
 
 META_KEY = "bff_contained_ngram_count_before_dedupe"
 
@@ -107,22 +109,15 @@ class NgramTask:
 def ngram_shard(task: NgramTask) -> dict[str, Any]:
     """Hash the paragraph n-grams of one shard, streaming them to three raw files."""
     files = _ngram_files(Path(task.root), task.shard)
-    files["hashes"].parent.mkdir(parents=True, exist_ok=True)
-    temps = {k: p.with_name(f".{p.name}.tmp") for k, p in files.items()}
     counts = ReadCounts()
     ngrams = 0
-    handles = {k: open(p, "wb") for k, p in temps.items()}  # noqa: SIM115 (closed below)
-    try:
+    with contextlib.ExitStack() as stack:
+        handles = {k: stack.enter_context(atomic_output(p)) for k, p in files.items()}
         for doc_paras, para_counts, hashes in computed_chunks(task.shard, task.config, counts):
             handles["hashes"].write(hashes.tobytes())
             handles["paras"].write(para_counts.astype(np.int64).tobytes())
             handles["docs"].write(doc_paras.astype(np.int64).tobytes())
             ngrams += len(hashes)
-    finally:
-        for h in handles.values():
-            h.close()
-    for k, p in files.items():
-        temps[k].replace(p)
     return {"documents": counts.documents, "ngrams": ngrams, "errors": counts.errors}
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gristmill.core.hashing import bucket_of, mix64
-from gristmill.dedup.scratch import load_arrays, node_record, node_shard, run_phase, save_arrays
+from gristmill.dedup.scratch import gather, node_record, node_shard, run_phase, save_arrays, scatter
 
 _PARTITION_SEED = 0x434F4D50  # "COMP"
 MAX_ROUNDS = 200
@@ -47,28 +47,16 @@ def write_edges(out_dir: Path, tag: str, a: np.ndarray, b: np.ndarray, parts: in
     keep = a != b
     src = np.concatenate([a[keep], b[keep]])
     dst = np.concatenate([b[keep], a[keep]])
-    part = partition_of(src, parts)
-    order = np.argsort(part, kind="stable")
-    cuts = np.searchsorted(part[order], np.arange(parts + 1))
-    for p in range(parts):
-        sel = order[cuts[p] : cuts[p + 1]]
-        save_arrays(out_dir / f"to-{p:05d}" / f"{tag}.npz", src=src[sel], dst=dst[sel])
+    scatter(out_dir, tag, partition_of(src, parts), parts, src=src, dst=dst)
     return len(src)
 
 
 def read_partition(in_dir: Path, part: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique directed pairs of one partition, sorted by (src, dst); self-loops removed."""
-    srcs, dsts = [], []
-    folder = in_dir / f"to-{part:05d}"
-    for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
-        arrays = load_arrays(path)
-        srcs.append(arrays["src"])
-        dsts.append(arrays["dst"])
-    if not srcs:
-        empty = np.empty(0, dtype=np.uint64)
-        return empty, empty
-    src = np.concatenate(srcs)
-    dst = np.concatenate(dsts)
+    cols = gather(in_dir, part, src=np.uint64, dst=np.uint64)
+    src, dst = cols["src"], cols["dst"]
+    if len(src) == 0:
+        return src, dst
     keep = src != dst
     pairs = np.unique(np.stack([src[keep], dst[keep]], axis=1), axis=0)
     return pairs[:, 0].copy(), pairs[:, 1].copy()

@@ -35,13 +35,14 @@ from gristmill.dedup.job import DedupJob, decision_files, resolve_partitions
 from gristmill.dedup.scratch import (
     ReadCounts,
     ShardRef,
-    load_arrays,
+    gather,
     node_ids,
     node_record,
     node_shard,
     read_batches,
     save_arrays,
     save_ids,
+    scatter,
 )
 from gristmill.dedup.shingles import paragraphs
 
@@ -126,11 +127,8 @@ def key_shard(task: KeyTask) -> dict[str, Any]:
     cols = {k: (np.concatenate(v) if v else np.zeros(0, np.uint64 if k in ("key", "sel") else np.int64))
             for k, v in parts.items()}
     nodes = node_ids(task.shard.index, len(ids))[cols["rec"]]
-    part = bucket_of(cols["key"], cfg.partitions)
-    for p in range(cfg.partitions):
-        sel = part == p
-        save_arrays(root / "keys" / f"to-{p:05d}" / f"{task.shard.index:05d}.npz",
-                    key=cols["key"][sel], sel=cols["sel"][sel], node=nodes[sel], unit=cols["unit"][sel])
+    scatter(root / "keys", f"{task.shard.index:05d}", bucket_of(cols["key"], cfg.partitions), cfg.partitions,
+            key=cols["key"], sel=cols["sel"], node=nodes, unit=cols["unit"])
     return {"documents": counts.documents, "units": len(cols["key"]), "errors": counts.errors}
 
 
@@ -144,10 +142,10 @@ class GroupTask:
 def group_partition(task: GroupTask) -> dict[str, Any]:
     """Phase 2: pick one survivor per key in one partition; write per-shard decisions."""
     root = Path(task.root)
-    parts = [load_arrays(p) for p in sorted((root / "keys" / f"to-{task.part:05d}").glob("*.npz"))]
-    if not parts or sum(len(a["key"]) for a in parts) == 0:
+    cols = gather(root / "keys", task.part, key=np.uint64, sel=np.uint64, node=np.uint64, unit=np.int64)
+    if len(cols["key"]) == 0:
         return {"clusters": 0, "removed": 0}
-    key, sel, node, unit = (np.concatenate([a[k] for a in parts]) for k in ("key", "sel", "node", "unit"))
+    key, sel, node, unit = (cols[k] for k in ("key", "sel", "node", "unit"))
     order = np.lexsort((unit, node, sel, key))
     key, node, unit = key[order], node[order], unit[order]
     first = np.r_[True, key[1:] != key[:-1]]

@@ -29,15 +29,16 @@ from gristmill.dedup.minhash import MinhashParams, band_keys, signatures
 from gristmill.dedup.scratch import (
     ReadCounts,
     ShardRef,
-    load_arrays,
+    gather,
     node_ids,
     node_record,
     node_shard,
     read_batches,
-    save_arrays,
     save_ids,
+    scatter,
 )
 from gristmill.dedup.shingles import minhash_document_shingles
+from gristmill.io.atomic import atomic_output
 
 MAX_EDGE_PARTITIONS = 64
 
@@ -62,11 +63,8 @@ def _shingle_paths(root: Path, shard_index: int) -> tuple[Path, Path]:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_output(path) as f:
         np.save(f, array)
-    tmp.replace(path)
 
 
 def signature_shard(task: SignatureTask) -> dict[str, Any]:
@@ -96,11 +94,8 @@ def signature_shard(task: SignatureTask) -> dict[str, Any]:
     flat_keys = keys.ravel()
     flat_band = np.tile(np.arange(bands, dtype=np.int32), len(nodes))
     flat_nodes = np.repeat(nodes, bands)
-    part = bucket_of(flat_keys, cfg.partitions)
-    for p in range(cfg.partitions):
-        sel = part == p
-        save_arrays(root / "buckets" / f"to-{p:05d}" / f"{task.shard.index:05d}.npz",
-                    band=flat_band[sel], key=flat_keys[sel], node=flat_nodes[sel])
+    scatter(root / "buckets", f"{task.shard.index:05d}", bucket_of(flat_keys, cfg.partitions), cfg.partitions,
+            band=flat_band, key=flat_keys, node=flat_nodes)
     if cfg.verify:
         values, offsets = _shingle_paths(root, task.shard.index)
         lengths = np.array([len(s) for s in sets], dtype=np.int64)
@@ -146,10 +141,8 @@ def bucket_partition(task: BucketTask) -> dict[str, Any]:
     """Phase 2: candidate pairs of one key partition, verified if asked, as edge files."""
     cfg = task.config
     root = Path(task.root)
-    arrays = [load_arrays(p) for p in sorted((root / "buckets" / f"to-{task.part:05d}").glob("*.npz"))]
-    band = np.concatenate([a["band"] for a in arrays]) if arrays else np.empty(0, np.int32)
-    key = np.concatenate([a["key"] for a in arrays]) if arrays else np.empty(0, np.uint64)
-    node = np.concatenate([a["node"] for a in arrays]) if arrays else np.empty(0, np.uint64)
+    cols = gather(root / "buckets", task.part, band=np.int32, key=np.uint64, node=np.uint64)
+    band, key, node = cols["band"], cols["key"], cols["node"]
     order = np.lexsort((node, key, band))
     band, key, node = band[order], key[order], node[order]
     first = np.r_[True, (band[1:] != band[:-1]) | (key[1:] != key[:-1])] if len(node) else np.zeros(0, bool)

@@ -28,6 +28,7 @@ import orjson
 
 from gristmill.core.document import Document
 from gristmill.core.errors import InputError, RecordError
+from gristmill.io.atomic import atomic_output, write_atomic
 from gristmill.io.readers import read_documents
 from gristmill.io.serialize import utf8_size
 
@@ -97,25 +98,10 @@ def node_record(nodes: np.ndarray) -> np.ndarray:
     return (np.asarray(nodes, dtype=np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
-def _temp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp(path)
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def save_arrays(path: Path, **arrays: Any) -> None:
     """Save named arrays as one uncompressed ``.npz``, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp(path)
-    with open(tmp, "wb") as f:
+    with atomic_output(path) as f:
         np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
-    os.replace(tmp, path)
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -123,8 +109,27 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def scatter(out_dir: Path, name: str, part: np.ndarray, parts: int, **columns: np.ndarray) -> None:
+    """Split row-aligned ``columns`` by ``part`` (each row's partition in ``[0, parts)``) into
+    ``out_dir/to-<p>/<name>.npz``, one file per partition, empty ones included; rows keep
+    their order within a partition."""
+    order = np.argsort(part, kind="stable")
+    cuts = np.searchsorted(part[order], np.arange(parts + 1))
+    for p in range(parts):
+        sel = order[cuts[p] : cuts[p + 1]]
+        save_arrays(out_dir / f"to-{p:05d}" / f"{name}.npz", **{k: v[sel] for k, v in columns.items()})
+
+
+def gather(in_dir: Path, part: int, **dtypes: Any) -> dict[str, np.ndarray]:
+    """The columns named in ``dtypes`` of every file `scatter` wrote for partition ``part``,
+    concatenated in file-name order (empty arrays of those dtypes when there is none)."""
+    files = [load_arrays(p) for p in sorted((in_dir / f"to-{part:05d}").glob("*.npz"))]
+    return {k: np.concatenate([f[k] for f in files]) if files else np.empty(0, dtype)
+            for k, dtype in dtypes.items()}
+
+
 def save_ids(path: Path, ids: list[str]) -> None:
-    write_bytes_atomic(path, orjson.dumps(ids))
+    write_atomic(path, orjson.dumps(ids))
 
 
 def load_ids(path: Path) -> list[str]:
@@ -151,7 +156,7 @@ def open_scratch(root: Path, fingerprint: dict[str, Any]) -> Path:
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
-        write_bytes_atomic(marker, want)
+        write_atomic(marker, want)
     return root
 
 
@@ -181,7 +186,7 @@ def run_phase(
         pending = [tasks[i] for i in todo]
         for j, result in executor.imap(fn, pending):
             i = todo[j]
-            write_bytes_atomic(done_dir / f"{names[i]}.done.json", orjson.dumps(result))
+            write_atomic(done_dir / f"{names[i]}.done.json", orjson.dumps(result))
             results[i] = result
     return results
 
@@ -193,4 +198,4 @@ def phase_done(root: Path, phase: str, name: str) -> Any | None:
 
 
 def mark_done(root: Path, phase: str, name: str, result: Any) -> None:
-    write_bytes_atomic(root / phase / f"{name}.done.json", orjson.dumps(result))
+    write_atomic(root / phase / f"{name}.done.json", orjson.dumps(result))

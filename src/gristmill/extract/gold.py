@@ -9,6 +9,9 @@ Two collections (see ../shared/data/README.md):
 
 Pages are read in place, never copied. The wceb pages are split by number: even-numbered
 pages are the ones the extraction block model was fitted on, odd-numbered ones are held out.
+
+`load_warc_page_texts` reads the same pages from their WARC mirror (the PAGES-2026 "crawl")
+and extracts them as DCLM-Pool did: the documents the filter tests and benchmark run on.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Where the project's shared data lies beside a source checkout; callers may pass any root.
-PAGES_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "web" / "pages"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+PAGES_DIR = SHARED_DATA / "web" / "pages"
+# The WARC mirror of PAGES_DIR, relative to the shared data root.
+PAGES_WARC = "commoncrawl/crawl-data/PAGES-2026/segments/sample/warc"
 
 
 @dataclass(frozen=True)
@@ -107,3 +113,19 @@ def load_trafilatura(
         if limit is not None and len(pages) >= limit:
             break
     return pages
+
+
+def load_warc_page_texts(shared_data: Path = SHARED_DATA) -> list[tuple[str, str, str]]:
+    """(record id, URL, extracted text) of every response record of the PAGES-2026 mirror
+    under ``shared_data``, in file order, extracted as DCLM-Pool did (`extract_dclm_pool`)."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    from gristmill.extract.resiliparse_backend import extract_dclm_pool
+
+    docs = []
+    for path in sorted((shared_data / PAGES_WARC).glob("*.warc.gz")):
+        with path.open("rb") as f:
+            for record in ArchiveIterator(f, record_types=WarcRecordType.response):
+                text = extract_dclm_pool(record.reader.read())
+                docs.append((record.record_id, record.headers.get("WARC-Target-URI", ""), text))
+    return docs

@@ -9,11 +9,25 @@ alt texts on, links / form fields / noscript off, comment sections counted as ma
 from __future__ import annotations
 
 from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
 
 def extract_resiliparse(html: str) -> str:
     """DCLM's extractor: resiliparse main-content plain text, default options."""
     return extract_plain_text(html, main_content=True)
+
+
+def extract_dclm_pool(body: bytes) -> str:
+    """DCLM-Pool's text of one HTTP response body: decoded as UTF-8, then `extract_resiliparse`.
+
+    DCLM skips a body that is not UTF-8 (reference/dclm.md §1.5, DCLM-Pool); here it is decoded
+    with resiliparse's encoding detection instead, so every page of a sample yields a document.
+    """
+    try:
+        html = body.decode("utf-8")
+    except UnicodeDecodeError:
+        html = bytes_to_str(body, detect_encoding(body))
+    return extract_resiliparse(html)
 
 
 def extract_resiliparse_full(html: str) -> str:

@@ -16,6 +16,9 @@ Importing this package registers every filter step (one module per family):
 * `gristmill.filters.c4`: ``word_length_modifier``, ``citation_removal_modifier``,
   ``punctuation_line_modifier``, ``substring_filter``, ``within_page_dedup``
 * `gristmill.filters.fineweb`: ``fineweb_quality_filter``
+
+`gristmill.filters.bases` holds the base classes rules share; `gristmill.filters.funnel`
+runs a recipe's filter steps over documents in memory (tests, benchmarks, notebooks).
 """
 
 from gristmill.filters import (  # noqa: F401  (imported to register their steps)

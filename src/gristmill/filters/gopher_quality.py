@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 from gristmill.core.document import Document
-from gristmill.core.step import Drop, Step, StepContext, register
-from gristmill.text.charclass import count_tokens_with_alpha, flag_table
+from gristmill.core.step import Drop, Step, register
+from gristmill.filters.bases import CharTableStep, LineAffixShareFilter
+from gristmill.text.charclass import count_tokens_with_alpha
 from gristmill.text.stats import doc_text
 
 _SYMBOLS = ("#", "...", ". . .", "\u2026")
@@ -69,49 +70,41 @@ class SymbolRatioFilter(Step):
 
 
 @register("bullet_count_filter")
-class BulletCountFilter(Step):
+class BulletCountFilter(LineAffixShareFilter):
     """Drop documents where more than 90% of lines start with a bullet (``●•*-``).
 
     Source: Gopher App. A; DCLM ``bullet_count_filter(max_bullet_start_ratio: 0.9)`` over
     stripped non-empty lines.
     """
 
-    kind = "filter"
+    test = staticmethod(str.startswith)
+    affixes = _BULLETS
+    option = "max_bullet_start_ratio"
+    reason = "bullet_lines"
 
     def __init__(self, *, max_bullet_start_ratio: float = 0.9) -> None:
         super().__init__(max_bullet_start_ratio=max_bullet_start_ratio)
 
-    def apply(self, doc: Document) -> Document | Drop:
-        lines = doc_text(doc.text).lines
-        n_bullets = sum(1 for line in lines if line.startswith(_BULLETS))
-        if n_bullets > self.config["max_bullet_start_ratio"] * len(lines):
-            return Drop("bullet_lines")
-        return doc
-
 
 @register("ellipsis_count_filter")
-class EllipsisCountFilter(Step):
+class EllipsisCountFilter(LineAffixShareFilter):
     """Drop documents where more than 30% of lines end with an ellipsis.
 
     Source: Gopher App. A; DCLM ``ellipsis_count_filter(max_ellipsis_end_ratio: 0.3)`` over
     stripped non-empty lines ending with ``...``, ``. . .`` or ``…``.
     """
 
-    kind = "filter"
+    test = staticmethod(str.endswith)
+    affixes = _ELLIPSES
+    option = "max_ellipsis_end_ratio"
+    reason = "ellipsis_lines"
 
     def __init__(self, *, max_ellipsis_end_ratio: float = 0.3) -> None:
         super().__init__(max_ellipsis_end_ratio=max_ellipsis_end_ratio)
 
-    def apply(self, doc: Document) -> Document | Drop:
-        lines = doc_text(doc.text).lines
-        n_ellipsis = sum(1 for line in lines if line.endswith(_ELLIPSES))
-        if n_ellipsis > self.config["max_ellipsis_end_ratio"] * len(lines):
-            return Drop("ellipsis_lines")
-        return doc
-
 
 @register("alphabetic_word_ratio_filter")
-class AlphabeticWordRatioFilter(Step):
+class AlphabeticWordRatioFilter(CharTableStep):
     """Drop documents where more than 20% of whitespace tokens contain no alphabetic character.
 
     Source: Gopher App. A ("80% of words in a document contain at least one alphabetic
@@ -123,10 +116,6 @@ class AlphabeticWordRatioFilter(Step):
 
     def __init__(self, *, max_ratio: float = 0.2) -> None:
         super().__init__(max_ratio=max_ratio)
-
-    def setup(self, context: StepContext) -> None:
-        super().setup(context)
-        flag_table()  # build the per-process code point table now, not on the first document
 
     def apply(self, doc: Document) -> Document | Drop:
         n_tokens, n_alpha = count_tokens_with_alpha(doc.text)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from itertools import compress
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
 from gristmill.core.document import Document
-from gristmill.core.step import Drop, Step, StepContext, register
-from gristmill.text.charclass import DIGIT, UPPER, flag_table, per_line_counts
+from gristmill.core.step import Drop, Step, register
+from gristmill.filters.bases import CharTableStep
+from gristmill.text.charclass import DIGIT, UPPER, per_line_counts
 from gristmill.text.stats import doc_text
 
 
@@ -60,8 +61,22 @@ class WordCounterEnricher(Step):
         return doc
 
 
+class _CharRatioLineModifier(CharTableStep):
+    """Remove lines where the share of characters in class `chars` is above ``max_ratio``;
+    a document left without text is dropped with `empty_reason`."""
+
+    kind = "modifier"
+    chars: ClassVar[np.uint8]
+    empty_reason: ClassVar[str]
+
+    def apply(self, doc: Document) -> Document | Drop:
+        kept = _ratio_keep(doc.text, self.chars, self.config["max_ratio"])
+        text = doc.text if kept is None else "\n".join(kept)
+        return _finish(doc, text.strip(), self.empty_reason)
+
+
 @register("uppercase_ratio_line_modifier")
-class UppercaseRatioLineModifier(Step):
+class UppercaseRatioLineModifier(_CharRatioLineModifier):
     """Remove lines whose share of uppercase characters is above ``max_ratio`` (0.5).
 
     Source: RefinedWeb §G.2 (lines "mostly composed of uppercase characters"); DCLM
@@ -69,23 +84,15 @@ class UppercaseRatioLineModifier(Step):
     the whole line length.
     """
 
-    kind = "modifier"
+    chars = UPPER
+    empty_reason = "uppercase_lines_empty"
 
     def __init__(self, *, max_ratio: float = 0.5) -> None:
         super().__init__(max_ratio=max_ratio)
 
-    def setup(self, context: StepContext) -> None:
-        super().setup(context)
-        flag_table()  # build the per-process code point table now, not on the first document
-
-    def apply(self, doc: Document) -> Document | Drop:
-        kept = _ratio_keep(doc.text, UPPER, self.config["max_ratio"])
-        text = doc.text if kept is None else "\n".join(kept)
-        return _finish(doc, text.strip(), "uppercase_lines_empty")
-
 
 @register("numeric_ratio_line_modifier")
-class NumericRatioLineModifier(Step):
+class NumericRatioLineModifier(_CharRatioLineModifier):
     """Remove lines whose share of digits (``str.isdigit``) is above ``max_ratio``.
 
     Source: RefinedWeb §G.2 (lines "only composed of numerical characters"); DCLM
@@ -93,19 +100,11 @@ class NumericRatioLineModifier(Step):
     go).
     """
 
-    kind = "modifier"
+    chars = DIGIT
+    empty_reason = "numeric_lines_empty"
 
     def __init__(self, *, max_ratio: float = 0.999999) -> None:
         super().__init__(max_ratio=max_ratio)
-
-    def setup(self, context: StepContext) -> None:
-        super().setup(context)
-        flag_table()  # build the per-process code point table now, not on the first document
-
-    def apply(self, doc: Document) -> Document | Drop:
-        kept = _ratio_keep(doc.text, DIGIT, self.config["max_ratio"])
-        text = doc.text if kept is None else "\n".join(kept)
-        return _finish(doc, text.strip(), "numeric_lines_empty")
 
 
 _COUNTER_WORDS = (

@@ -10,7 +10,6 @@ a resumed run would mistake for a finished one.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import BinaryIO
 
 from gristmill.core.document import Document
 from gristmill.core.errors import RecordError
+from gristmill.io.atomic import commit, temp_path
 from gristmill.io.formats import file_name
 
 
@@ -69,9 +69,7 @@ class DocumentWriter:
         self.documents = 0
         self.bytes_written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Hidden and without a document suffix, so input globs and folder walks never pick it
-        # up; the pid keeps two processes that target one path from sharing a temp file.
-        self.temp_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.temp_path = temp_path(self.path)
         self._file: BinaryIO = open(self.temp_path, "wb")  # noqa: SIM115 (closed in close/abort)
         self._open = True
 
@@ -87,10 +85,7 @@ class DocumentWriter:
             return
         try:
             self._finish()
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.replace(self.temp_path, self.path)
+            commit(self._file, self.temp_path, self.path, durable=True)
         except BaseException:
             self.abort()
             raise

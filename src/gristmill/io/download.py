@@ -21,15 +21,18 @@ whole file, samples of different sizes live side by side, and readers that look 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
 import re
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
+from typing import BinaryIO
 
 from rich.console import Console
 from rich.progress import (
@@ -43,6 +46,7 @@ from rich.progress import (
 )
 
 from gristmill.core.errors import DownloadError, InputError
+from gristmill.io.atomic import sync
 from gristmill.io.http import (
     NotFoundError,
     OpenedResource,
@@ -216,6 +220,103 @@ def _open_from(
         budget.failed(f"asked for bytes from {start}, got bytes from {opened.start}")
 
 
+class _Transfer:
+    """One file's transfer into ``dest`` through ``dest.part``: its retry budget, progress row,
+    counters and result. The steps both `fetch_url` and `fetch_warc_sample` take."""
+
+    def __init__(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        retries: int,
+        backoff: float,
+        timeout: float,
+        progress: TransferProgress | None,
+        relative_path: str | None,
+    ) -> None:
+        self.url = url
+        self.dest = Path(dest)
+        self.name = relative_path or self.dest.name
+        self.part = _part_path(self.dest)
+        self.started = time.monotonic()
+        self.budget = _RetryBudget(url, retries, backoff)
+        self.timeout = timeout
+        self.progress = progress or TransferProgress(enabled=False)
+        self.task: TaskID | None = None
+        self.resumed = False
+        self.fetched = 0
+
+    def already_complete(self) -> bool:
+        """An existing ``dest`` is complete (only a checked transfer ever creates it)."""
+        if not self.dest.exists():
+            return False
+        self.part.unlink(missing_ok=True)
+        log.info("%s: already complete, skipped", self.dest)
+        return True
+
+    @contextlib.contextmanager
+    def shown(self, label: str) -> Iterator[None]:
+        """A progress row for the duration of the transfer."""
+        self.task = self.progress.add(label)
+        try:
+            yield
+        finally:
+            self.progress.remove(self.task)
+
+    def open_from(self, start: int) -> OpenedResource | None:
+        return _open_from(self.url, start, self.part, timeout=self.timeout, budget=self.budget)
+
+    def start_of(self, opened: OpenedResource, start: int, where: str) -> int:
+        """Where ``opened`` begins in the file: ``start`` as asked, or 0 from a server that
+        ignored the Range request (the ``.part`` is then rewritten from scratch)."""
+        if opened.start != start:
+            if self.part.exists():  # (else `_open_from` discarded it)
+                log.warning("%s: server ignored the Range request; restarting", self.url)
+            return 0
+        if start:
+            self.resumed = True
+            log.info("%s: resuming %s", self.dest, where)
+        return start
+
+    @contextlib.contextmanager
+    def writing(self, start: int) -> Iterator[BinaryIO]:
+        """``.part`` open for appending after its first ``start`` bytes; synced to disk at the
+        end, so that a kept ``.part`` never claims bytes that a crash lost."""
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        with self.part.open("ab" if start else "wb") as fh:
+            yield fh
+            sync(fh)
+
+    def chunks(self, opened: OpenedResource, size: int) -> Iterator[bytes]:
+        """The chunks of ``opened``, counted as fetched and shown as progress."""
+        for chunk in opened.chunks(size):
+            self.fetched += len(chunk)
+            self.progress.update(self.task, advance=len(chunk))
+            yield chunk
+
+    def interrupted(self, exc: TransientError, start: int) -> None:
+        """A transfer from ``start`` broke off: spend a retry (none if the ``.part`` grew)."""
+        self.budget.failed(exc.reason, progressed=_size(self.part) > start)
+
+    def commit(self) -> None:
+        os.replace(self.part, self.dest)
+
+    def result(self, *, skipped: bool = False, records: int | None = None) -> DownloadResult:
+        if skipped:
+            return DownloadResult(self.name, self.dest, _size(self.dest), skipped=True,
+                                  records=records)
+        return DownloadResult(
+            self.name,
+            self.dest,
+            _size(self.dest),
+            resumed=self.resumed,
+            fetched_bytes=self.fetched,
+            seconds=time.monotonic() - self.started,
+            records=records,
+        )
+
+
 def fetch_url(
     url: str,
     dest: Path,
@@ -237,69 +338,39 @@ def fetch_url(
         NotFoundError: the source does not exist (never retried).
         DownloadError: network failures outlasted the retries, or the server refused.
     """
-    dest = Path(dest)
-    name = relative_path or dest.name
-    started = time.monotonic()
-    part = _part_path(dest)
-    if dest.exists():
-        part.unlink(missing_ok=True)
-        log.info("%s: already complete, skipped", dest)
-        return DownloadResult(name, dest, _size(dest), skipped=True)
-
-    budget = _RetryBudget(url, retries, backoff)
-    progress = progress or TransferProgress(enabled=False)
-    task = progress.add(PurePosixPath(name).name)
-    resumed = False
-    fetched = 0
-    try:
+    t = _Transfer(url, dest, retries=retries, backoff=backoff, timeout=timeout,
+                  progress=progress, relative_path=relative_path)
+    if t.already_complete():
+        return t.result(skipped=True)
+    with t.shown(PurePosixPath(t.name).name):
         while True:
-            have = _size(part)
-            opened = _open_from(url, have, part, timeout=timeout, budget=budget)
+            have = _size(t.part)
+            opened = t.open_from(have)
             if opened is None:  # the .part already holds every byte
-                resumed = True
+                t.resumed = True
                 break
             with opened:
-                if opened.start != have:
-                    if part.exists():  # (else `_open_from` discarded it)
-                        log.warning("%s: server ignored the Range request; restarting", url)
-                    have = 0
-                elif have:
-                    resumed = True
-                    log.info("%s: resuming at byte %d", dest, have)
-                progress.update(task, total=opened.total, completed=have)
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                have = t.start_of(opened, have, f"at byte {have}")
+                t.progress.update(t.task, total=opened.total, completed=have)
                 try:
-                    with part.open("ab" if have else "wb") as fh:
-                        for chunk in opened.chunks(_FILE_CHUNK):
+                    with t.writing(have) as fh:
+                        for chunk in t.chunks(opened, _FILE_CHUNK):
                             fh.write(chunk)
-                            fetched += len(chunk)
-                            progress.update(task, advance=len(chunk))
-                        fh.flush()
-                        os.fsync(fh.fileno())
                 except TransientError as exc:
-                    budget.failed(exc.reason, progressed=_size(part) > have)
+                    t.interrupted(exc, have)
                     continue
-            size, total = _size(part), opened.total
+            size, total = _size(t.part), opened.total
             if total is None or size == total:
                 break
             if size < total:
-                budget.failed(
+                t.budget.failed(
                     f"connection closed after {size:,} of {total:,} bytes", progressed=size > have
                 )
                 continue
-            part.unlink()
-            budget.failed(f"received {size:,} bytes, more than the {total:,} announced")
-        os.replace(part, dest)
-    finally:
-        progress.remove(task)
-    return DownloadResult(
-        name,
-        dest,
-        _size(dest),
-        resumed=resumed,
-        fetched_bytes=fetched,
-        seconds=time.monotonic() - started,
-    )
+            t.part.unlink()
+            t.budget.failed(f"received {size:,} bytes, more than the {total:,} announced")
+        t.commit()
+    return t.result()
 
 
 def sample_name(filename: str, records: int) -> str:
@@ -349,90 +420,59 @@ def fetch_warc_sample(
         NotFoundError, DownloadError: as `fetch_url`.
         WarcFormatError: the source is not a (gzipped) WARC file.
     """
-    dest = Path(dest)
-    name = relative_path or dest.name
-    started = time.monotonic()
-    part = _part_path(dest)
-    if dest.exists():
-        part.unlink(missing_ok=True)
-        log.info("%s: already complete, skipped", dest)
-        return DownloadResult(name, dest, _size(dest), skipped=True, records=scan_prefix(dest)[1])
-
-    budget = _RetryBudget(url, retries, backoff)
-    progress = progress or TransferProgress(enabled=False)
-    task = progress.add(f"{PurePosixPath(name).name} (first {records} records)")
-    resumed = False
-    fetched = 0
+    t = _Transfer(url, dest, retries=retries, backoff=backoff, timeout=timeout,
+                  progress=progress, relative_path=relative_path)
+    if t.already_complete():
+        return t.result(skipped=True, records=scan_prefix(t.dest)[1])
     damage: str | None = None
-    try:
+    with t.shown(f"{PurePosixPath(t.name).name} (first {records} records)"):
         while True:
-            safe, done_records, compressed = _trim_partial_sample(part)
+            safe, done_records, compressed = _trim_partial_sample(t.part)
             if done_records >= records:
-                resumed = True
+                t.resumed = True
                 break
-            opened = _open_from(url, safe, part, timeout=timeout, budget=budget)
+            opened = t.open_from(safe)
             if opened is None:  # the source ends exactly where the partial sample does
-                resumed = True
+                t.resumed = True
                 break
             with opened:
-                if opened.start != safe:
-                    if part.exists():  # (else `_open_from` discarded it)
-                        log.warning("%s: server ignored the Range request; restarting", url)
+                where = f"after record {done_records} (byte {safe})"
+                if t.start_of(opened, safe, where) != safe:
                     safe, done_records, compressed = 0, 0, None
-                elif safe:
-                    resumed = True
-                    log.info("%s: resuming after record %d (byte %d)", dest, done_records, safe)
-                progress.update(task, completed=safe)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                received = 0
+                t.progress.update(t.task, completed=safe)
+                before = t.fetched
                 try:
-                    with part.open("ab" if safe else "wb") as fh:
+                    with t.writing(safe) as fh:
                         copier = WarcPrefixCopier(
                             url, fh, records - done_records, compressed=compressed, offset=safe
                         )
-                        for chunk in opened.chunks(_SAMPLE_CHUNK):
-                            received += len(chunk)
-                            progress.update(task, advance=len(chunk))
+                        for chunk in t.chunks(opened, _SAMPLE_CHUNK):
                             if copier.feed(chunk):
                                 break
                         else:
-                            total = opened.total
+                            total, received = opened.total, t.fetched - before
                             copier.end_of_input(total is None or opened.start + received >= total)
-                        fh.flush()
-                        os.fsync(fh.fileno())
                 except TransientError as exc:
-                    budget.failed(exc.reason, progressed=_size(part) > safe)
+                    t.interrupted(exc, safe)
                     continue
-                finally:
-                    fetched += received
             if copier.done:
                 done_records += copier.safe_records
                 damage = copier.damage
                 break
-            budget.failed(
-                f"connection closed after {opened.start + received:,} of "
+            t.budget.failed(
+                f"connection closed after {opened.start + t.fetched - before:,} of "
                 f"{opened.total or 0:,} bytes",
-                progressed=_size(part) > safe,
+                progressed=_size(t.part) > safe,
             )
         if done_records == 0:
-            part.unlink(missing_ok=True)
+            t.part.unlink(missing_ok=True)
             raise WarcFormatError(damage or f"{url}: no WARC record found")
         if damage is not None:
             log.warning("%s; keeping the %d whole records before it", damage, done_records)
         elif done_records < records:
             log.warning("%s: holds only %d records (asked for %d)", url, done_records, records)
-        os.replace(part, dest)
-    finally:
-        progress.remove(task)
-    return DownloadResult(
-        name,
-        dest,
-        _size(dest),
-        resumed=resumed,
-        fetched_bytes=fetched,
-        seconds=time.monotonic() - started,
-        records=done_records,
-    )
+        t.commit()
+    return t.result(records=done_records)
 
 
 def list_crawl_files(
