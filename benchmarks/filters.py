@@ -30,6 +30,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from gristmill.extract.gold import PAGES_WARC, load_warc_page_texts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,8 +66,9 @@ def run_gristmill(records, batch_size: int = 256):
 
 
 class _NumpyTwoFastText:
-    """datatrove calls fastText's single-text predict, which breaks on numpy 2; the list form
-    (one C++ call, same numbers) is wrapped to return what the single form would."""
+    """datatrove calls fastText's Python single-text predict, which breaks on numpy 2 (and the
+    fasttext-predict build installed here has no probabilities in its list form); the binding's
+    own predict, which gristmill's language id uses too, returns the same numbers."""
 
     def __init__(self, path: str) -> None:
         from fasttext.FastText import _FastText
@@ -73,8 +76,8 @@ class _NumpyTwoFastText:
         self._model = _FastText(model_path=path)
 
     def predict(self, text: str, k: int = 1):
-        labels, probs = self._model.predict([text], k=k)
-        return labels[0], probs[0]
+        top = self._model.f.predict(text + "\n", k, 0.0, "replace")
+        return tuple(label for _, label in top), np.array([prob for prob, _ in top])
 
 
 def datatrove_chain():
