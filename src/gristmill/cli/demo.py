@@ -13,8 +13,10 @@ from pathlib import Path
 
 from gristmill.cli.summary import print_run_summary
 
-# A crawl known to be published; users pick newer ones with --crawl.
-DEFAULT_CRAWL = "CC-MAIN-2024-51"
+# Common Crawl lists its crawls, newest first, here; the demo samples the newest one.
+COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
+# A crawl known to be published, used when the list cannot be read.
+FALLBACK_CRAWL = "CC-MAIN-2024-51"
 # Most complete first; the demo runs the first recipe whose steps need no user-supplied model.
 RECIPE_PREFERENCE = ("dclm-baseline", "refinedweb", "raw")
 
@@ -22,7 +24,9 @@ RECIPE_PREFERENCE = ("dclm-baseline", "refinedweb", "raw")
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="download a crawl sample and run the demo pipeline",
                        description=__doc__)
-    p.add_argument("--crawl", default=DEFAULT_CRAWL, help=f"crawl id (default {DEFAULT_CRAWL})")
+    p.add_argument("--crawl", default=None,
+                   help="crawl id (default: the newest crawl Common Crawl lists, "
+                   f"else {FALLBACK_CRAWL})")
     p.add_argument("--base-url", default=None,
                    help="Common Crawl base URL or local mirror (default: the public endpoint)")
     p.add_argument("--records", type=int, default=2000, help="WARC records to sample (default 2000)")
@@ -73,11 +77,29 @@ def _fetch_assets(assets: Path, base_url: str | None) -> None:
         print(f"filter assets unavailable ({exc}); running without them", file=sys.stderr)
 
 
+def newest_crawl(timeout: float = 10.0) -> str:
+    """The newest crawl id in Common Crawl's collection list, or `FALLBACK_CRAWL`."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(COLLINFO_URL, timeout=timeout) as response:
+            crawls = json.load(response)
+        return next(c["id"] for c in crawls if str(c.get("id", "")).startswith("CC-MAIN-"))
+    except (OSError, ValueError, StopIteration, KeyError, TypeError):
+        return FALLBACK_CRAWL
+
+
 def run(args: argparse.Namespace) -> int:
+    from gristmill.core.errors import GristmillError
     from gristmill.core.pipeline import Pipeline
     from gristmill.io.download import DEFAULT_BASE_URL, download_crawl
 
     base = args.base_url or DEFAULT_BASE_URL
+    if args.crawl is None:
+        if base != DEFAULT_BASE_URL:
+            raise GristmillError("--crawl is required with a --base-url mirror")
+        args.crawl = newest_crawl()
     crawl_dir = args.out / "crawl"
     print(f"downloading {args.records} records of {args.files} WARC file(s) of {args.crawl} "
           f"from {base}", file=sys.stderr)
