@@ -26,4 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = export_checkpoint(args.checkpoint, args.out, args.format, args.tokenizer)
     print(f"exported {args.checkpoint} to {out}", file=sys.stderr)
+    if not (out / "tokenizer.json").is_file():
+        print(f"gristmill export: warning: the tokenizer recorded at training is gone, so {out} has none; "
+              "rerun with --tokenizer FILE", file=sys.stderr)
     return 0

@@ -84,6 +84,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
 def run(args: argparse.Namespace) -> int:
     from gristmill.tokenize.pipeline import tokenize_corpus
 
+    if args.workers is not None and args.workers < 1:
+        raise GristmillError(f"--workers must be at least 1, got {args.workers}")
     try:
         meco = MecoConfig(args.meco, fixed_value=args.meco_value, topic_field=args.meco_field,
                           cooldown_fraction=args.cooldown_fraction if args.meco != "none" else 0.0)

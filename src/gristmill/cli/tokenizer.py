@@ -7,7 +7,7 @@ import itertools
 import sys
 from pathlib import Path
 
-from gristmill.core.errors import RecordError
+from gristmill.core.errors import GristmillError, RecordError
 from gristmill.tokenize.documents import expand_inputs, read_documents
 from gristmill.tokenize.vocab import train_tokenizer
 
@@ -29,21 +29,35 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.max_docs is not None and args.max_docs < 1:
+        raise GristmillError(f"--max-docs must be at least 1, got {args.max_docs}")
+    if args.out.is_dir():
+        raise GristmillError(f"--out {args.out} is a folder; give the tokenizer JSON file to write")
     files = expand_inputs(args.input)
     errors = 0
+    documents = 0
 
     def texts():
-        nonlocal errors
+        nonlocal errors, documents
         for path in files:
             for item in read_documents(path):
                 if isinstance(item, RecordError):
                     errors += 1
                     print(f"gristmill tokenizer: skipped {item}", file=sys.stderr)
                 elif item.text:
+                    documents += 1
                     yield item.text
 
     stream = texts() if args.max_docs is None else itertools.islice(texts(), args.max_docs)
-    tok = train_tokenizer(stream, args.vocab_size, args.out, min_frequency=args.min_frequency)
+    tok = train_tokenizer(stream, args.vocab_size, None, min_frequency=args.min_frequency)
+    if not documents:
+        # A BPE fitted on nothing is just the 257 base symbols: surely not what was meant.
+        raise GristmillError(f"no documents with text in {', '.join(map(str, args.input))}; nothing to train on")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tok.save(str(args.out))
+    except Exception as exc:  # tokenizers raises a bare Exception for I/O errors
+        raise GristmillError(f"cannot write {args.out}: {exc}") from exc
     print(f"wrote {args.out}: {tok.get_vocab_size()} tokens from {len(files)} file(s)"
           + (f", {errors} bad record(s) skipped" if errors else ""), file=sys.stderr)
     return 0

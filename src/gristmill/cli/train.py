@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 _EPILOG = """\
@@ -68,8 +70,12 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from gristmill.train.checkpoint import latest_checkpoint
     from gristmill.train.scales import get_scale
     from gristmill.train.trainer import TrainOptions, train
+
+    if args.resume and not args.quiet and latest_checkpoint(args.out) is None and os.environ.get("RANK", "0") == "0":
+        print(f"gristmill train: {args.out} has no checkpoint to resume from; starting a new run", file=sys.stderr)
 
     opts = TrainOptions(
         data=str(args.data), out=str(args.out), meco=args.meco, cooldown_fraction=args.cooldown_fraction,

@@ -66,6 +66,8 @@ def train_tokenizer(
     """
     if vocab_size < MIN_VOCAB_SIZE:
         raise GristmillError(f"vocab size must be at least {MIN_VOCAB_SIZE} (256 bytes + end-of-text)")
+    if min_frequency < 0:
+        raise GristmillError(f"min frequency must not be negative, got {min_frequency}")
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()

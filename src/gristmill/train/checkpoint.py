@@ -88,11 +88,17 @@ def save_checkpoint(
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = run_dir / CHECKPOINTS / LATEST
-    if not pointer.is_file():
-        return None
-    path = run_dir / CHECKPOINTS / pointer.read_text().strip()
-    return path if (path / "state.json").is_file() else None
+    """The checkpoint ``latest`` points at; when the pointer is missing or names no complete
+    folder (deleted by hand, damaged), the newest complete ``step-N`` folder, so that a resume
+    never silently restarts a run that has checkpoints."""
+    root = run_dir / CHECKPOINTS
+    pointer = root / LATEST
+    if pointer.is_file():
+        path = root / pointer.read_text(errors="replace").strip()
+        if path.name and (path / "state.json").is_file():
+            return path
+    complete = sorted(p for p in root.glob("step-*") if (p / "state.json").is_file())
+    return complete[-1] if complete else None
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -107,18 +113,30 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def read_state(ckpt: Path) -> dict[str, Any]:
-    return json.loads((ckpt / "state.json").read_text())
+    path = ckpt / "state.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GristmillError(f"{path}: unreadable checkpoint state ({exc})") from exc
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file of a checkpoint; a missing or corrupt file is a one-line user error."""
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own SafetensorError (not an OSError)
+        raise GristmillError(f"{path}: unreadable checkpoint file ({exc})") from exc
 
 
 def load_model_tensors(ckpt: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(ckpt / "model.safetensors"))
+    return _load_tensors(ckpt / "model.safetensors")
 
 
 def restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ckpt: Path) -> dict[str, Any]:
     """Load model, optimizer and RNG states from ``ckpt`` (on every rank); returns state.json."""
     state = read_state(ckpt)
     set_model_state_dict(model, load_model_tensors(ckpt), options=_FULL)
-    flat = load_file(str(ckpt / "optimizer.safetensors"))
+    flat = _load_tensors(ckpt / "optimizer.safetensors")
     per_param: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in flat.items():
         name, field = key.rsplit("/", 1)
@@ -126,7 +144,7 @@ def restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ckpt: Path
     set_optimizer_state_dict(
         model, optimizer, {"state": per_param, "param_groups": state["param_groups"]}, options=_FULL
     )
-    rng = load_file(str(ckpt / "rng.safetensors"))
+    rng = _load_tensors(ckpt / "rng.safetensors")
     torch.set_rng_state(rng["torch"])
     if torch.cuda.is_available():
         states = [rng[k] for k in sorted(rng) if k.startswith("cuda")]

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from gristmill.core.errors import GristmillError
-from gristmill.tokenize.vocab import EOT_TOKEN, tokenizer_sha256
+from gristmill.tokenize.vocab import EOT_TOKEN, load_tokenizer, tokenizer_sha256
 from gristmill.train import checkpoint as ckpt
 from gristmill.train.model import ModelConfig
 
@@ -77,17 +77,21 @@ def hf_config(cfg: ModelConfig, eot: int):
 
 
 def _export_tokenizer(state: dict[str, Any], out: Path, tokenizer: str | None, seq_len: int) -> str | None:
-    """Write tokenizer files next to the model; returns the tokenizer file used (or None)."""
+    """Write tokenizer files next to the model; returns the tokenizer file used (or None when
+    no tokenizer was given and the recorded one is gone). An explicit ``tokenizer`` must load."""
     info = state.get("tokenizer") or {}
     path = Path(tokenizer) if tokenizer else Path(info.get("path", ""))
-    if not path.is_file():
+    if not tokenizer and not path.is_file():
         return None
     if not tokenizer and info.get("sha256") and tokenizer_sha256(path) != info["sha256"]:
         raise GristmillError(f"{path} changed since training (sha256 differs); pass --tokenizer explicitly")
+    # The end-of-text token is the one the tokens were made with (GPT-NeoX: <|endoftext|>;
+    # other vocabularies: </s>, ...), so the exported eos/pad ids equal the config's.
+    eot = load_tokenizer(path).id_to_token(int(state.get("eot_id", 0))) or EOT_TOKEN
     from transformers import PreTrainedTokenizerFast
 
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(path), eos_token=EOT_TOKEN, bos_token=EOT_TOKEN,
-                                  pad_token=EOT_TOKEN, model_max_length=seq_len)
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(path), eos_token=eot, bos_token=eot,
+                                  pad_token=eot, model_max_length=seq_len)
     tok.save_pretrained(str(out))
     return str(path)
 
@@ -96,6 +100,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, fmt: str = "hf", 
     """Export ``checkpoint`` (a checkpoint folder, or a run folder → latest) to ``out``."""
     if fmt not in FORMATS:
         raise GristmillError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
+    if tokenizer:
+        load_tokenizer(tokenizer)  # a missing or malformed --tokenizer fails before anything is written
     from transformers import Qwen3ForCausalLM
 
     src = ckpt.resolve_checkpoint(checkpoint)
@@ -106,6 +112,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, fmt: str = "hf", 
         model = Qwen3ForCausalLM(config)
     model.load_state_dict(to_hf_state_dict(ckpt.load_model_tensors(src), cfg), strict=True, assign=True)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GristmillError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     used = _export_tokenizer(state, out, tokenizer, cfg.seq_len)

@@ -43,7 +43,7 @@ from gristmill.core.errors import GristmillError
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.train import checkpoint as ckpt
 from gristmill.train.model import Transformer, flops_per_token, lm_loss
-from gristmill.train.scales import Scale
+from gristmill.train.scales import SCALES, Scale
 
 ADAM_BETAS = (0.9, 0.95)  # DCLM/open_lm; MeCo: beta2 0.95 "important for avoiding loss spikes"
 ADAM_EPS = 1e-8
@@ -180,13 +180,32 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _check_options(opts: TrainOptions) -> None:
+    """Reject option values that would otherwise be silently replaced by defaults or crash later."""
+    for name in ("max_steps", "micro_batch", "checkpoint_every", "log_every"):
+        value = getattr(opts, name)
+        if value is not None and value < 1:
+            raise GristmillError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if opts.cooldown_fraction is not None and not 0.0 <= opts.cooldown_fraction < 1.0:
+        raise GristmillError(f"--cooldown-fraction must be in [0, 1), got {opts.cooldown_fraction}")
+
+
 class Run:
     """One training run (also the unit the tests drive step by step)."""
 
     def __init__(self, scale: Scale, opts: TrainOptions) -> None:
         self.scale, self.opts = scale, opts
+        _check_options(opts)
         self.dist = _Dist("cuda" if opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available()) else "cpu")
         self.device = _resolve_device(opts.device, self.dist.local_rank)
+        if scale.fsdp and self.device.type == "cpu":
+            # A DCLM scale on CPU would run for years (and one 400M step of 512 x 2048 tokens
+            # needs ~200 GB of logits alone); refuse up front instead of appearing to hang.
+            raise GristmillError(
+                f"scale {scale.name} ({scale.params / 1e6:,.0f}M parameters, {scale.tokens / 1e9:,.1f}B tokens, "
+                f"{scale.tokens_per_step:,} tokens per step) is a GPU scale; on CPU use "
+                f"{', '.join(n for n, s in SCALES.items() if not s.fsdp)}"
+            )
         self.out = Path(opts.out)
         self.data = TokenDataset(opts.data)
         if self.data.seq_len != scale.seq_len:
@@ -208,7 +227,7 @@ class Run:
             raise GristmillError(f"{opts.data} has no cooldown chunks; tokenize with --cooldown-fraction > 0")
         self.cooldown_fraction = frac if opts.meco else 0.0
 
-        self.total_steps = opts.max_steps or scale.total_steps
+        self.total_steps = opts.max_steps if opts.max_steps is not None else scale.total_steps
         # A shortened run keeps the recipe's shape: warmup scaled by the same factor.
         self.warmup = max(1, round(scale.warmup * self.total_steps / scale.total_steps)) if opts.max_steps else scale.warmup
         self.cooldown_step = cooldown_start(self.total_steps, self.cooldown_fraction)
@@ -325,10 +344,18 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         record = self.config_record()
         if latest is not None:
-            previous = json.loads((self.out / "config.json").read_text())
+            try:
+                previous = json.loads((self.out / "config.json").read_text())
+            except (OSError, ValueError) as exc:
+                raise GristmillError(f"cannot resume {self.out}: unreadable config.json ({exc})") from exc
             for key in ("scale", "model", "schedule"):
                 if previous[key] != record[key]:
                     raise GristmillError(f"cannot resume {self.out}: its {key} differs from this command's")
+            if previous["data"]["index_sha256"] != record["data"]["index_sha256"]:
+                # The cursor indexes rows of the original token folder; other data would break
+                # the data order (and the exact-resume guarantee).
+                raise GristmillError(f"cannot resume {self.out}: it trained on other data than {self.opts.data} "
+                                     "(index.json differs)")
             state = ckpt.restore(self.model, self.optimizer, latest)
             self.step, self.tokens_seen, self.cursor = state["step"], state["tokens_seen"], state["cursor"]
             self._truncate_metrics()
@@ -455,6 +482,8 @@ class Run:
     def run(self) -> dict[str, Any]:
         """Train to the end of the schedule; returns the last metrics line."""
         self.prepare()
+        if self.step >= self.total_steps and self.is_main and not self.opts.quiet:
+            print(f"{self.out} already finished its {self.total_steps} steps; nothing to do", flush=True)
         last: dict[str, Any] = {}
         metrics_path = self.out / "metrics.jsonl"
         with open(metrics_path, "a") if self.is_main else nullcontext() as fh:
