@@ -532,6 +532,16 @@ def test_cli_downloads_and_prints_a_summary(mirror: Path, tmp_path: Path, capsys
     assert (tmp_path / wet).read_bytes() == (mirror / wet).read_bytes()
 
 
+def test_cli_quiet_prints_only_warnings_and_errors(mirror: Path, tmp_path: Path, capsys):
+    argv = ["download", "--crawl", "CC-MAIN-2024-22", "--kind", "wet", "--files", "1", "-q"]
+    with serve_directory(mirror) as base_url:
+        assert main([*argv, "--out", str(tmp_path), "--base-url", base_url]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    wet = "crawl-data/CC-MAIN-2024-22/segments/sample/wet/whirlwind.warc.wet.gz"
+    assert (tmp_path / wet).read_bytes() == (mirror / wet).read_bytes()
+
+
 def test_cli_records_option_writes_a_named_sample(mirror: Path, tmp_path: Path, capsys):
     argv = ["download", "--crawl", "PAGES-2026", "--files", "1", "--records", "50"]
     with serve_directory(mirror) as base_url:

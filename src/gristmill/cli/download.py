@@ -148,10 +148,11 @@ def _run_crawl(args: argparse.Namespace) -> int:
             retries=args.retries,
             backoff=args.backoff,
             timeout=args.timeout,
-            progress=not args.no_progress,
+            progress=not (args.no_progress or args.quiet),
         )
-    title = f"{args.crawl} {args.kind} → {args.out}"
-    Console().print(summary_table(results, time.monotonic() - started, title=title))
+    if not args.quiet:
+        title = f"{args.crawl} {args.kind} → {args.out}"
+        Console().print(summary_table(results, time.monotonic() - started, title=title))
     return 0
 
 
@@ -165,6 +166,8 @@ def _run_assets(args: argparse.Namespace) -> int:
     with _messages_to_stderr(logging.WARNING if args.quiet else logging.INFO):
         fetched = download_assets(args.out, base_url=base, retries=args.retries,
                                   backoff=args.backoff, timeout=args.timeout)
+    if args.quiet:
+        return 0
     table = Table(title=f"assets → {args.out}")
     for col in ("asset", "file", "verified"):
         table.add_column(col)

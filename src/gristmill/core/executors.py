@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
@@ -48,6 +51,26 @@ class _OrderedMap:
         return results
 
 
+# How often a pool worker checks that the process that started it is still alive.
+_PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: end this worker once the driver that started it is gone.
+
+    A driver killed with SIGKILL cannot stop its pool, and the workers wait forever on a task
+    queue whose write end they hold themselves; the orphans would hold memory and the
+    terminal's output until killed by hand. The new parent (init) has another pid.
+    """
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
 class LocalExecutor(_OrderedMap):
     """A process pool on this machine; ``workers=1`` runs tasks in this process."""
 
@@ -63,13 +86,36 @@ class LocalExecutor(_OrderedMap):
             return
         # spawn: workers must not inherit threads (torch, ray) or open files from the parent.
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(self.workers, len(tasks)), mp_context=ctx,
+            initializer=_exit_with_parent, initargs=(os.getpid(),),
+        ) as pool:
             futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
 
     def close(self) -> None:
         pass
+
+
+# Seconds to wait for a TCP connection to an explicit Ray address before calling it unreachable.
+_RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a ``host:port`` Ray address nothing listens on.
+
+    ray.init retries an unreachable GCS for minutes, printing warnings, before it gives up;
+    a mistyped address should be a one-line error instead. ``auto``, ``local`` and ``ray://``
+    client addresses are left to Ray.
+    """
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=_RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise GristmillError(f"cannot reach Ray at {address!r}: {exc.strerror or exc}") from exc
 
 
 class RayExecutor(_OrderedMap):
@@ -82,6 +128,8 @@ class RayExecutor(_OrderedMap):
             import ray
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise GristmillError("the ray executor needs ray: pip install 'gristmill[ray]'") from exc
+        if address:
+            _check_reachable(address)
         self._ray = ray
         self._started_here = False
         if not ray.is_initialized():

@@ -32,6 +32,7 @@ from functools import cached_property
 
 import numpy as np
 from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
 
 from gristmill.extract.blocks import FEATURE_NAMES, KINDS, Blocks, block_features, parse_blocks
 
@@ -122,7 +123,7 @@ def render_blocks(blocks: Blocks, keep: list[int]) -> str:
     return "".join(parts)
 
 
-def main_content_blocks(html: str) -> Blocks:
+def main_content_blocks(html: str | HTMLTree) -> Blocks:
     """Blocks of resiliparse's main-content rendering, or of the full page when that failed."""
     main = parse_blocks(
         extract_plain_text(html, main_content=True, preserve_formatting="minimal_html", links=True)
@@ -137,7 +138,7 @@ def main_content_blocks(html: str) -> Blocks:
     return main
 
 
-def extract_cleaned(html: str, model: BlockModel | None = None) -> str:
+def extract_cleaned(html: str | HTMLTree, model: BlockModel | None = None) -> str:
     """Main text of an HTML page: resiliparse main content cleaned by the block model."""
     if model is None:
         from gristmill.extract.block_model import DEFAULT_MODEL

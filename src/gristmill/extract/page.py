@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from resiliparse.parse.html import HTMLTree
 
 from gristmill.core.step import Drop
 from gristmill.extract.charset import charset_from_content_type, decode_html
@@ -13,8 +15,10 @@ from gristmill.extract.cleanup import extract_cleaned
 from gristmill.extract.content_type import classify_content
 from gristmill.extract.guard import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DEPTH,
     DEFAULT_TIMEOUT_S,
     ExtractionTimeout,
+    deeper_than,
     run_with_timeout,
 )
 from gristmill.extract.resiliparse_backend import extract_resiliparse, extract_resiliparse_full
@@ -26,6 +30,7 @@ HtmlBackend = Literal["cleaned", "resiliparse", "resiliparse_full", "trafilatura
 
 # Drop reasons, as counted in stats.json.
 TOO_LARGE = "too_large"
+TOO_DEEP = "too_deep"
 TIMEOUT = "timeout"
 EMPTY = "empty"
 NOT_HTML = "not_html"
@@ -41,7 +46,11 @@ class Extraction:
     extractor: str
 
 
-def _html_extractor(backend: HtmlBackend, url: str | None, favor: TrafilaturaFavor) -> Callable[[str], str]:
+# Backends built on resiliparse: they take the page parsed once (and depth-checked) here.
+_RESILIPARSE_BACKENDS = frozenset({"cleaned", "resiliparse", "resiliparse_full"})
+
+
+def _html_extractor(backend: HtmlBackend, url: str | None, favor: TrafilaturaFavor) -> Callable[[Any], str]:
     if backend == "cleaned":
         return extract_cleaned
     if backend == "resiliparse":
@@ -79,7 +88,8 @@ def extract_page(
         where: "file@offset" of the record, for the log line of an extractor crash.
 
     Returns:
-        an `Extraction`, or a `Drop` whose reason is one of ``too_large``, ``not_html``,
+        an `Extraction`, or a `Drop` whose reason is one of ``too_large``, ``too_deep``
+        (elements nested deeper than `DEFAULT_MAX_DEPTH`, resiliparse backends), ``not_html``,
         ``timeout``, ``empty``, ``extract_error``. Never raises on bad input.
     """
     if len(content) > max_bytes:
@@ -92,8 +102,15 @@ def extract_page(
     if kind == "text":
         text, extractor = decoded.strip(), "plain"
     else:
+        page: Any = decoded
+        if backend in _RESILIPARSE_BACKENDS:
+            # Parsed once: the depth check and the extractor share the tree (resiliparse's
+            # extract_plain_text takes an HTMLTree as well as a string).
+            page = HTMLTree.parse(decoded)
+            if deeper_than(page, DEFAULT_MAX_DEPTH):
+                return Drop(TOO_DEEP)
         try:
-            text = run_with_timeout(_html_extractor(backend, url, trafilatura_favor), timeout_s, decoded)
+            text = run_with_timeout(_html_extractor(backend, url, trafilatura_favor), timeout_s, page)
         except ExtractionTimeout:
             return Drop(TIMEOUT)
         except Exception as exc:  # one bad page must not stop the shard; it is counted

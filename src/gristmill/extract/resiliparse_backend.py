@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+from resiliparse.parse.html import HTMLTree
 
 
-def extract_resiliparse(html: str) -> str:
+def extract_resiliparse(html: str | HTMLTree) -> str:
     """DCLM's extractor: resiliparse main-content plain text, default options."""
     return extract_plain_text(html, main_content=True)
 
@@ -30,7 +31,7 @@ def extract_dclm_pool(body: bytes) -> str:
     return extract_resiliparse(html)
 
 
-def extract_resiliparse_full(html: str) -> str:
+def extract_resiliparse_full(html: str | HTMLTree) -> str:
     """All visible text of the page (``main_content=False``).
 
     The closest resiliparse gets to Common Crawl's WET text (which keeps menus, footers and

@@ -34,10 +34,11 @@ class ExtractText(Step):
         wet: keep ``doc.text`` as the reader set it, whatever the payload.
 
     ``text/plain`` payloads are decoded and passed through (extractor ``plain``) by every
-    HTML backend. Drops: ``too_large`` (payload over ``max_bytes``), ``not_html`` (images,
+    HTML backend. Drops: ``too_large`` (payload over ``max_bytes``), ``too_deep`` (elements
+    nested deeper than a browser renders; resiliparse backends), ``not_html`` (images,
     PDF, other binary or non-page types), ``timeout`` (extraction over ``timeout_s``),
     ``empty`` (nothing extracted), ``extract_error`` (the extractor raised; logged).
-    Size and time defaults and their sources: `gristmill.extract.guard`.
+    Size, depth and time defaults and their sources: `gristmill.extract.guard`.
     """
 
     kind = "extractor"
