@@ -204,6 +204,9 @@ class Pipeline:
                          workers, ray_address, keep_dropped, progress, first):
         marker_dir = state / f"stage-{index}" / "done"
         steps = tuple((s.name, self.recipe.resolved_kwargs(s)) for s in specs)
+        all_labels = step_labels([s.name for s in self.recipe.steps])
+        labels = tuple(all_labels[i] for spec in specs
+                       for i, s in enumerate(self.recipe.steps) if s is spec)
         assets = str(self.recipe.assets) if self.recipe.assets else None
         tasks: list[ShardTask] = []
         results: dict[str, ShardResult] = {}
@@ -225,6 +228,7 @@ class Pipeline:
                 quarantine_path=str(out / "quarantine" / f"{name}.jsonl.zst"),
                 count_reader=first,
                 source_label=_label(path) if first else "",
+                labels=labels,
             ))
         done_before = len(results)
         if tasks:

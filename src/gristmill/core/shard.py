@@ -44,6 +44,9 @@ class ShardTask:
     quarantine_path: str | None = None
     count_reader: bool = True
     source_label: str = ""
+    # Recipe-wide names of the steps (a repeated step is "name#2", ...), for stats and
+    # dropped-document folders; empty means the step names themselves.
+    labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -122,7 +125,8 @@ class _ShardRun:
 
         self.task = task
         self.steps = steps
-        self.stats = [StepStats(label) for label in step_labels([s.name for s in steps])]
+        labels = task.labels or tuple(step_labels([s.name for s in steps]))
+        self.stats = [StepStats(label) for label in labels]
         self.reader_stats = StepStats(READER_STEP)
         self.errors: list[dict[str, Any]] = []
         self.out = open_writer(task.output_path).__enter__()
@@ -130,13 +134,13 @@ class _ShardRun:
         self.quarantine = None
         self._open_writer = open_writer
 
-    def _write_dropped(self, step: Step, doc: Document, reason: str) -> None:
+    def _write_dropped(self, step: Step, label: str, doc: Document, reason: str) -> None:
         if self.task.dropped_dir is None:
             return
-        key = (step.name, reason)
+        key = (label, reason)
         writer = self.dropped.get(key)
         if writer is None:
-            path = Path(self.task.dropped_dir) / step.name / reason / f"{self.task.shard}.jsonl.zst"
+            path = Path(self.task.dropped_dir) / label / reason / f"{self.task.shard}.jsonl.zst"
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = self._open_writer(path).__enter__()
             self.dropped[key] = writer
@@ -187,7 +191,7 @@ class _ShardRun:
                     kept_sizes.append(size)
                 elif isinstance(result, Drop):
                     stats.dropped[result.reason] += 1
-                    self._write_dropped(step, doc, result.reason)
+                    self._write_dropped(step, stats.name, doc, result.reason)
                 else:
                     stats.errors += 1
                     message = "".join(traceback.format_exception_only(type(result), result)).strip()
