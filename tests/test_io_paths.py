@@ -232,3 +232,16 @@ def test_uncompressed_twins_get_a_tag(shared_data: Path):
     assert "warcio-example" in names and "warcio-example-warc" in names
     assert shard_name("/d/x.jsonl", "/d") == "x" and shard_name("/d/x.wet", "/d") == "x-wet"
     assert shard_name("/d/x.warc.zst", "/d") == "x-warc-zst"
+
+
+def test_folder_input_warns_about_files_it_does_not_read(shared_data, caplog):
+    import logging
+
+    from gristmill.io.paths import expand_inputs
+
+    with caplog.at_level(logging.WARNING, logger="gristmill.io.paths"):
+        files = expand_inputs([str(shared_data / "web" / "warc" / "edge")])
+    assert not any(f.endswith((".arc", ".arc.gz", ".bad")) for f in files)
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "5 file(s) not in a document format were not read" in warning
+    assert "warcio-example.arc" in warning

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import http.client
 import io
+import logging
 import os
 import posixpath
 import re
@@ -21,6 +22,8 @@ import xxhash
 from gristmill.core.errors import DownloadError, InputError
 from gristmill.io.formats import is_document_file, split_extension
 from gristmill.io.http import NotFoundError, TransientError, local_path, open_resource
+
+log = logging.getLogger(__name__)
 
 _URL_SCHEMES = ("http://", "https://", "file://")
 _GLOB_CHARS = frozenset("*?[")
@@ -46,13 +49,25 @@ def is_url(spec: str) -> bool:
 
 
 def _walk_folder(folder: str) -> list[str]:
-    """Document files under ``folder``, recursively; hidden files and folders are skipped."""
+    """Document files under ``folder``, recursively; hidden files and folders are skipped.
+
+    Other files are left out with one warning naming how many and a few of them, so a user
+    sees that e.g. ARC or WAT files in the folder were not read.
+    """
     found: list[str] = []
+    passed_over: list[str] = []
     for parent, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(
-            os.path.join(parent, f) for f in files if not f.startswith(".") and is_document_file(f)
-        )
+        for f in files:
+            if f.startswith("."):
+                continue
+            (found if is_document_file(f) else passed_over).append(os.path.join(parent, f))
+    if passed_over:
+        passed_over.sort()
+        shown = ", ".join(os.path.basename(p) for p in passed_over[:5])
+        more = f" and {len(passed_over) - 5} more" if len(passed_over) > 5 else ""
+        log.warning("%s: %d file(s) not in a document format were not read: %s%s",
+                    folder, len(passed_over), shown, more)
     return sorted(found)
 
 
