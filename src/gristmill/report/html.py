@@ -37,6 +37,10 @@ def _funnel(stats: dict[str, Any]) -> str:
     for s in steps:
         width = int(300 * s["docs_out"] / first)
         reasons = ", ".join(f"{_e(r)}: {n:,}" for r, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1]))
+        # Step-specific counters (dedup clusters, paragraphs removed, ...) follow the reasons.
+        extra = ", ".join(f"{_e(k)}: {v:,}" for k, v in s.get("extra", {}).items())
+        if extra:
+            reasons = f"{reasons}; {extra}" if reasons else extra
         rows.append(
             f"<tr><td>{_e(s['name'])}</td><td class=n>{s['docs_in']:,}</td><td class=n>{s['docs_out']:,}</td>"
             f"<td class=n>{s['docs_dropped']:,}</td><td class=n>{s['errors']:,}</td>"
@@ -45,7 +49,7 @@ def _funnel(stats: dict[str, Any]) -> str:
         )
     return (
         "<table><tr><th>step</th><th>docs in</th><th>docs out</th><th>dropped</th><th>errors</th>"
-        "<th>MB out</th><th>survivors</th><th>drop reasons</th></tr>" + "".join(rows) + "</table>"
+        "<th>MB out</th><th>survivors</th><th>drop reasons and counters</th></tr>" + "".join(rows) + "</table>"
     )
 
 
