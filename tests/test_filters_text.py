@@ -22,6 +22,7 @@ from gristmill.text import (
 )
 from gristmill.text.charclass import DIGIT, UPPER, count_tokens_with_alpha, per_line_counts
 from gristmill.text.patterns import trie_pattern
+from gristmill.text.words import unicode_words
 
 
 def test_split_words_follows_uax29() -> None:
@@ -56,6 +57,27 @@ def test_split_words_agrees_with_uniseg_on_real_pages(shared_data: Path) -> None
         same += len(theirs) if ours == theirs else 0
     assert total > 20_000
     assert same == total
+
+
+def test_split_words_fast_path_equals_the_regex_pattern(shared_data: Path) -> None:
+    """The ASCII-line fast path of `split_words` gives exactly the ``regex`` UAX #29 words:
+    on real pages (mostly mixed ASCII and non-ASCII lines), lowercased as MinHash does, on
+    mostly-ASCII Stack Exchange posts, and on the edge cases of the ASCII rules."""
+    texts = [t for _, _, t in pages(shared_data)[::5]]
+    with gzip.open(shared_data / "web" / "more" / "se_archives-00000.jsonl.gz", "rt") as f:
+        texts += [json.loads(next(f))["text"] for _ in range(100)]
+    texts += [
+        "'em 'tis l'avion 1'a a'1 d'accord can't O'Neil", "e.g. U.S.A. 3.14 1,000.5 1;2 a:b a:1 1:a",
+        "foo_bar _x x_ __ _a:b a_.b 1_000 'quoted' \"dq\" a..b a.:b", "x\r\ny\tz\x0bw\x0cv",
+        "caf\u00e9 na\u00efve\n\u0301a don\u2019t\n'e \U0001F600x \U0001F1FA b 日本 x",
+    ]
+    texts += [t.lower() for t in texts]
+    words = 0
+    for text in texts:
+        reference = unicode_words(text)
+        assert split_words(text) == reference, text[:200]
+        words += len(reference)
+    assert words > 100_000
 
 
 def test_fasttext_tokens_match_fasttext_tokenize() -> None:
