@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,6 @@ class Recipe:
     seed: int = 0
     source: str = "<recipe>"
     assets: Path | None = None
-    _built: list[Step] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -20,10 +20,11 @@ import orjson
 
 from gristmill.core.document import Document
 from gristmill.core.errors import RecordError
-from gristmill.core.recipe import StepSpec, build_step
+from gristmill.core.recipe import build_step
 from gristmill.core.stats import StepStats
 from gristmill.core.step import Drop, Step, StepContext
 from gristmill.io.atomic import stale_temps, write_atomic
+from gristmill.io.serialize import utf8_size
 
 BATCH_SIZE = 256
 READER_STEP = "read"
@@ -108,7 +109,7 @@ def step_labels(names: list[str]) -> list[str]:
 def _doc_bytes(doc: Document) -> int:
     if doc.content is not None and not doc.text:
         return len(doc.content)
-    return len(doc.text.encode("utf-8", "surrogatepass"))
+    return utf8_size(doc.text)
 
 
 def _where(doc: Document) -> dict[str, Any]:
@@ -129,7 +130,7 @@ class _ShardRun:
         self.stats = [StepStats(label) for label in labels]
         self.reader_stats = StepStats(READER_STEP)
         self.errors: list[dict[str, Any]] = []
-        self.out = open_writer(task.output_path).__enter__()
+        self.out = open_writer(task.output_path)
         self.dropped: dict[tuple[str, str], Any] = {}
         self.quarantine = None
         self._open_writer = open_writer
@@ -142,7 +143,7 @@ class _ShardRun:
         if writer is None:
             path = Path(self.task.dropped_dir) / label / reason / f"{self.task.shard}.jsonl.zst"
             path.parent.mkdir(parents=True, exist_ok=True)
-            writer = self._open_writer(path).__enter__()
+            writer = self._open_writer(path)
             self.dropped[key] = writer
         doc.content = None
         doc.metadata["drop_step"] = step.name
@@ -154,7 +155,7 @@ class _ShardRun:
             return
         if self.quarantine is None:
             Path(self.task.quarantine_path).parent.mkdir(parents=True, exist_ok=True)
-            self.quarantine = self._open_writer(self.task.quarantine_path).__enter__()
+            self.quarantine = self._open_writer(self.task.quarantine_path)
         doc.content = None
         self.quarantine.write(doc)
 
@@ -170,8 +171,8 @@ class _ShardRun:
                     results.append(exc)
             return results
 
-    def flush(self, batch: list[Document]) -> None:
-        sizes = [_doc_bytes(d) for d in batch]
+    def flush(self, batch: list[Document], sizes: list[int]) -> None:
+        """Run the steps over a batch (``sizes``: each document's bytes, measured on reading)."""
         for step, stats in zip(self.steps, self.stats, strict=True):
             if not batch:
                 return
@@ -209,12 +210,11 @@ class _ShardRun:
         if self.quarantine is not None:
             writers.append(self.quarantine)
         for w in writers:
-            # The writer protocol is a context manager: a clean exit renames the temporary
-            # file into place, an exceptional one removes it.
+            # close renames the temporary file into place; abort removes it.
             if ok:
-                w.__exit__(None, None, None)
+                w.close()
             else:
-                w.__exit__(RuntimeError, RuntimeError("shard failed"), None)
+                w.abort()
 
 
 def _remove_stale_temps(task: ShardTask) -> None:
@@ -222,10 +222,8 @@ def _remove_stale_temps(task: ShardTask) -> None:
     outputs = [Path(task.output_path), Path(task.marker_path)]
     if task.quarantine_path:
         outputs.append(Path(task.quarantine_path))
-    if task.dropped_dir and Path(task.dropped_dir).is_dir():
-        outputs += Path(task.dropped_dir).glob(f"*/*/{task.shard}.jsonl.zst")
-        outputs += [p.parent / f"{task.shard}.jsonl.zst"
-                    for p in Path(task.dropped_dir).glob(f"*/*/.{task.shard}.jsonl.zst.*.tmp")]
+    if task.dropped_dir:
+        outputs += [d / f"{task.shard}.jsonl.zst" for d in Path(task.dropped_dir).glob("*/*")]
     for out in outputs:
         for stale in stale_temps(out):
             stale.unlink(missing_ok=True)
@@ -244,6 +242,7 @@ def process_shard(task: ShardTask) -> ShardResult:
     reader = read_documents(task.input_path)
     try:
         batch: list[Document] = []
+        sizes: list[int] = []
         for item in reader:
             if isinstance(item, RecordError):
                 run.reader_stats.errors += 1
@@ -260,10 +259,11 @@ def process_shard(task: ShardTask) -> ShardResult:
             run.reader_stats.bytes_in += size
             run.reader_stats.bytes_out += size
             batch.append(item)
+            sizes.append(size)
             if len(batch) >= BATCH_SIZE:
-                run.flush(batch)
-                batch = []
-        run.flush(batch)
+                run.flush(batch, sizes)
+                batch, sizes = [], []
+        run.flush(batch, sizes)
         ok = True
     finally:
         run.close(ok)
@@ -284,7 +284,3 @@ def read_marker(path: Path) -> ShardResult | None:
     except (FileNotFoundError, orjson.JSONDecodeError, KeyError):
         return None
 
-
-def step_tuples(specs: list[StepSpec], resolve) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """Steps as (name, resolved kwargs) pairs: the picklable form shipped to workers."""
-    return tuple((s.name, resolve(s)) for s in specs)
