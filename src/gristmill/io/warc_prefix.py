@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gristmill.core.errors import InputError
+from gristmill.io.compression import GZIP_LEVEL
+from gristmill.io.formats import GZIP_MAGIC
 
-GZIP_MAGIC = b"\x1f\x8b"
 _HEADER_END = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n", re.IGNORECASE)
 # No real WARC header comes near this; a longer one means we are not reading WARC at all.
@@ -344,7 +345,7 @@ class WarcPrefixCopier:
 
 
 def _gzip_member(plain: bytes | bytearray) -> bytes:
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
     return compressor.compress(plain) + compressor.flush()
 
 
