@@ -31,18 +31,17 @@ from gristmill.io.atomic import write_atomic
 
 METHOD_STEPS = {"exact": "exact_dedup", "bff": "bff_dedup", "minhash": "minhash_dedup"}
 
-# CLI option -> step keyword, per method (only options given on the command line are passed,
-# so every default lives in one place: the step's signature).
+# Options each method's step takes, under the same name as the step keyword (only options
+# given on the command line are passed, so every default lives in one place: the step's
+# signature).
 _METHOD_OPTIONS = {
-    "exact": {"key": "key", "keep": "keep", "normalize": "normalize", "partitions": "partitions",
-              "seed": "seed"},
-    "bff": {"ngram_size": "ngram_size", "min_ngram_size": "min_ngram_size", "threshold": "threshold",
-            "fp_rate": "fp_rate", "expected_ngrams": "expected_ngrams", "shards": "shards",
-            "blocks": "blocks", "batch_ngrams": "batch_ngrams", "actors": "actors", "seed": "seed"},
-    "minhash": {"ngram": "ngram", "num_perm": "num_perm", "bands": "bands", "rows": "rows",
-                "threshold": "threshold", "verify": "verify", "partitions": "partitions",
-                "seed": "seed"},
+    "exact": frozenset({"key", "keep", "normalize", "partitions", "seed"}),
+    "bff": frozenset({"ngram_size", "min_ngram_size", "threshold", "fp_rate", "expected_ngrams",
+                      "shards", "blocks", "batch_ngrams", "actors", "seed"}),
+    "minhash": frozenset({"ngram", "num_perm", "bands", "rows", "threshold", "verify", "partitions",
+                          "seed"}),
 }
+_ALL_METHOD_OPTIONS = frozenset().union(*_METHOD_OPTIONS.values())
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
 
@@ -178,12 +177,12 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     allowed = _METHOD_OPTIONS[args.method]
     kwargs: dict[str, Any] = {}
     for option, value in vars(args).items():
-        if value is None or option not in {o for m in _METHOD_OPTIONS.values() for o in m}:
+        if value is None or option not in _ALL_METHOD_OPTIONS:
             continue
         if option not in allowed:
             flag = "--" + option.replace("_", "-")
             raise GristmillError(f"{flag} does not apply to --method {args.method}")
-        kwargs[allowed[option]] = int(value) if option == "expected_ngrams" else value
+        kwargs[option] = int(value) if option == "expected_ngrams" else value
     return kwargs
 
 

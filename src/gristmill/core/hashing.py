@@ -62,7 +62,7 @@ def hash_bytes(data: bytes, seed: int = 0) -> int:
 
 def hash_text(text: str, seed: int = 0) -> int:
     """Seeded 64-bit hash of the UTF-8 bytes of ``text``."""
-    return hash_bytes(text.encode("utf-8", "surrogatepass"), seed)
+    return hash_bytes(_encode(text), seed)
 
 
 def hash_strings(items: Sequence[str] | Iterable[str], seed: int = 0, count: int = -1) -> np.ndarray:

@@ -37,7 +37,7 @@ from gristmill.dedup.scratch import (
     save_ids,
     scatter,
 )
-from gristmill.dedup.shingles import minhash_document_shingles
+from gristmill.dedup.shingles import document_sets, jaccard, minhash_document_shingles
 from gristmill.io.atomic import atomic_output
 
 MAX_EDGE_PARTITIONS = 64
@@ -75,7 +75,8 @@ def signature_shard(task: SignatureTask) -> dict[str, Any]:
     ids: list[str] = []
     key_parts: list[np.ndarray] = []
     rec_parts: list[np.ndarray] = []
-    sets: list[np.ndarray] = []
+    set_values: list[np.ndarray] = []
+    set_lengths: list[np.ndarray] = []
     for batch in read_batches(task.shard, counts):
         shingles, per_doc = minhash_document_shingles([d.text for d in batch], params.ngram, params.seed)
         present = per_doc > 0
@@ -83,8 +84,9 @@ def signature_shard(task: SignatureTask) -> dict[str, Any]:
         key_parts.append(band_keys(sigs, params))
         rec_parts.append(len(ids) + np.flatnonzero(present))
         if cfg.verify:
-            ends = np.cumsum(per_doc)
-            sets.extend(np.unique(shingles[e - c : e]) for e, c in zip(ends, per_doc, strict=True))
+            doc_values, doc_offsets = document_sets(shingles, per_doc)
+            set_values.append(doc_values)
+            set_lengths.append(np.diff(doc_offsets))
         ids.extend(d.id for d in batch)
     save_ids(root / "ids" / f"{task.shard.index:05d}.json", ids)
     bands, _ = params.layout
@@ -98,8 +100,8 @@ def signature_shard(task: SignatureTask) -> dict[str, Any]:
             band=flat_band, key=flat_keys, node=flat_nodes)
     if cfg.verify:
         values, offsets = _shingle_paths(root, task.shard.index)
-        lengths = np.array([len(s) for s in sets], dtype=np.int64)
-        _save_npy(values, np.concatenate(sets) if sets else np.empty(0, np.uint64))
+        lengths = np.concatenate(set_lengths) if set_lengths else np.empty(0, np.int64)
+        _save_npy(values, np.concatenate(set_values) if set_values else np.empty(0, np.uint64))
         _save_npy(offsets, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
     return {"documents": counts.documents, "signed": len(nodes), "errors": counts.errors}
 
@@ -119,14 +121,6 @@ class _ShingleSets:
         values, offsets = self.cache[shard]
         rec = int(node_record(np.uint64(node)))
         return np.asarray(values[offsets[rec] : offsets[rec + 1]])
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sorted unique arrays."""
-    if len(a) == 0 and len(b) == 0:
-        return 1.0
-    inter = len(np.intersect1d(a, b, assume_unique=True))
-    return inter / (len(a) + len(b) - inter)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gristmill.dedup.shingles import minhash_document_shingles
+from gristmill.dedup.shingles import document_sets, jaccard, minhash_document_shingles
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ def drop_similar(texts: list[str], threshold: float = 0.5, ngram: int = 5) -> li
     so the set it cleans does not favour any dedup method.
     """
     shingles, counts = minhash_document_shingles(texts, ngram, seed=12345)
-    ends = np.cumsum(counts)
-    sets = [np.unique(shingles[e - c : e]) for e, c in zip(ends, counts, strict=True)]
+    values, offsets = document_sets(shingles, counts)
+    sets = np.split(values, offsets[1:-1])
     owners: dict[int, list[int]] = defaultdict(list)
     kept: list[int] = []
     for i, s in enumerate(sets):
@@ -85,8 +85,7 @@ def drop_similar(texts: list[str], threshold: float = 0.5, ngram: int = 5) -> li
         candidates = Counter(j for h in sample for j in owners.get(h, ()))
         duplicate = False
         for j, _ in candidates.most_common(20):
-            inter = len(np.intersect1d(s, sets[j], assume_unique=True))
-            if inter / (len(s) + len(sets[j]) - inter) >= threshold:
+            if jaccard(s, sets[j]) >= threshold:
                 duplicate = True
                 break
         if duplicate:

@@ -123,3 +123,28 @@ def minhash_document_shingles(texts: list[str], ngram: int, seed: int) -> tuple[
     """
     token_lists = [split_words(t.lower()) for t in texts]
     return sequence_shingles(token_lists, ngram, 1, seed ^ _MINHASH_SEED)
+
+
+def document_sets(shingles: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique shingles of each document, all documents in one sort.
+
+    Document ``d`` owns ``counts[d]`` consecutive entries of ``shingles``. Returns
+    ``(values, offsets)``: document ``d``'s set is ``values[offsets[d]:offsets[d + 1]]``.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    doc = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    order = np.lexsort((shingles, doc))
+    values, doc = shingles[order], doc[order]
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = (values[1:] != values[:-1]) | (doc[1:] != doc[:-1])
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(doc[first], minlength=len(counts)), out=offsets[1:])
+    return values[first], offsets
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted unique arrays (1.0 for two empty ones)."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
