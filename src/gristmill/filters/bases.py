@@ -12,6 +12,14 @@ from gristmill.text.charclass import flag_table
 from gristmill.text.stats import doc_text
 
 
+def finish_text(doc: Document, text: str, reason: str) -> Document | Drop:
+    """A modifier's result: ``doc`` with ``text``, or ``Drop(reason)`` when nothing is left."""
+    if text == "":
+        return Drop(reason)
+    doc.text = text
+    return doc
+
+
 class CharTableStep(Step):
     """A step that classifies code points with `gristmill.text.charclass`."""
 

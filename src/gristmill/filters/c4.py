@@ -19,18 +19,12 @@ from typing import Literal
 from gristmill.core.document import Document
 from gristmill.core.step import Drop, Step, StepContext, register
 from gristmill.filters.assets import read_lines, resolve_asset
+from gristmill.filters.bases import finish_text
 from gristmill.text.patterns import trie_pattern
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _TERMINAL = re.compile(r'[.!?"\u2026]\s*$')
 _ELLIPSIS_END = re.compile(r"(?:\.\.\.|\u2026)\s*$")
-
-
-def _finish(doc: Document, text: str, reason: str) -> Document | Drop:
-    if text == "":
-        return Drop(reason)
-    doc.text = text
-    return doc
 
 
 @register("word_length_modifier")
@@ -49,11 +43,11 @@ class WordLengthModifier(Step):
     def apply(self, doc: Document) -> Document | Drop:
         limit = self.config["max_length"]
         if len(doc.text) <= limit:
-            return _finish(doc, doc.text, "long_word_lines_empty")
+            return finish_text(doc, doc.text, "long_word_lines_empty")
         lines = doc.text.split("\n")
         keep = [len(line) <= limit or max(map(len, line.split()), default=0) <= limit for line in lines]
         text = doc.text if all(keep) else "\n".join(compress(lines, keep))
-        return _finish(doc, text, "long_word_lines_empty")
+        return finish_text(doc, text, "long_word_lines_empty")
 
 
 @register("citation_removal_modifier")
@@ -70,8 +64,8 @@ class CitationRemovalModifier(Step):
 
     def apply(self, doc: Document) -> Document | Drop:
         if "[" not in doc.text:
-            return _finish(doc, doc.text, "citation_removal_empty")
-        return _finish(doc, _CITATION.sub("", doc.text), "citation_removal_empty")
+            return finish_text(doc, doc.text, "citation_removal_empty")
+        return finish_text(doc, _CITATION.sub("", doc.text), "citation_removal_empty")
 
 
 @register("punctuation_line_modifier")
@@ -96,7 +90,7 @@ class PunctuationLineModifier(Step):
             if (not line or _TERMINAL.search(line))
             and not (remove_ellipses and _ELLIPSIS_END.search(line))
         ]
-        return _finish(doc, "\n".join(kept), "punctuation_lines_empty")
+        return finish_text(doc, "\n".join(kept), "punctuation_lines_empty")
 
 
 @register("substring_filter")

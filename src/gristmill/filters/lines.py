@@ -21,16 +21,9 @@ import numpy as np
 
 from gristmill.core.document import Document
 from gristmill.core.step import Drop, Step, register
-from gristmill.filters.bases import CharTableStep
+from gristmill.filters.bases import CharTableStep, finish_text
 from gristmill.text.charclass import DIGIT, UPPER, per_line_counts
 from gristmill.text.stats import doc_text
-
-
-def _finish(doc: Document, text: str, reason: str) -> Document | Drop:
-    if text == "":
-        return Drop(reason)
-    doc.text = text
-    return doc
 
 
 def _ratio_keep(text: str, flag: np.uint8, max_ratio: float) -> list[str] | None:
@@ -72,7 +65,7 @@ class _CharRatioLineModifier(CharTableStep):
     def apply(self, doc: Document) -> Document | Drop:
         kept = _ratio_keep(doc.text, self.chars, self.config["max_ratio"])
         text = doc.text if kept is None else "\n".join(kept)
-        return _finish(doc, text.strip(), self.empty_reason)
+        return finish_text(doc, text.strip(), self.empty_reason)
 
 
 @register("uppercase_ratio_line_modifier")
@@ -139,7 +132,7 @@ class CounterLineModifier(Step):
         text = doc.text
         if drop:
             text = "\n".join(line for i, line in enumerate(text.split("\n")) if i not in drop)
-        return _finish(doc, text.strip(), "counter_lines_empty")
+        return finish_text(doc, text.strip(), "counter_lines_empty")
 
 
 @register("line_length_modifier")
@@ -164,7 +157,7 @@ class LineLengthModifier(Step):
             not line or (lo <= c and (hi is None or c <= hi)) for line, c in zip(lines, counts, strict=True)
         ]
         text = doc.text if all(keep) else "\n".join(compress(lines, keep))
-        return _finish(doc, text, self.config["reason"])
+        return finish_text(doc, text, self.config["reason"])
 
 
 @register("substring_line_modifier")
@@ -215,7 +208,7 @@ class SubstringLineModifier(Step):
     def apply(self, doc: Document) -> Document | Drop:
         cfg = self.config
         if not self._anywhere.search(doc.text):
-            return _finish(doc, doc.text.strip(), cfg["reason"])
+            return finish_text(doc, doc.text.strip(), cfg["reason"])
         max_length = cfg["max_length"]
         kept = []
         for line in doc.text.split("\n"):
@@ -228,7 +221,7 @@ class SubstringLineModifier(Step):
                 elif self._pattern.search(line):
                     continue
             kept.append(line)
-        return _finish(doc, "\n".join(kept).strip(), cfg["reason"])
+        return finish_text(doc, "\n".join(kept).strip(), cfg["reason"])
 
 
 @register("word_removal_ratio_filter")

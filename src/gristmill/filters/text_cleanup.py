@@ -11,6 +11,7 @@ import re
 from gristmill.core.document import Document
 from gristmill.core.step import Drop, Step, StepContext, register
 from gristmill.filters.assets import read_lines, resolve_asset
+from gristmill.filters.bases import finish_text
 from gristmill.text.patterns import trie_pattern
 
 # DCLM's IPv4-like pattern, verbatim semantics (also eats up to 10 whitespace characters before).
@@ -72,11 +73,7 @@ class UrlRemovalModifier(Step):
         return text
 
     def apply(self, doc: Document) -> Document | Drop:
-        text = self.clean(doc.text)
-        if text == "":
-            return Drop(self.config["reason"])
-        doc.text = text
-        return doc
+        return finish_text(doc, self.clean(doc.text), self.config["reason"])
 
 
 @register("newline_removal_modifier")
