@@ -34,7 +34,7 @@ import orjson
 import zstandard
 
 from gristmill.core.errors import InputError
-from gristmill.tokenize.shards import Chunk, TokenDataset, chunk_stem
+from gristmill.tokenize.shards import TokenDataset, chunk_stem
 
 SPAN_COLUMNS = ("row", "part", "line", "doc_start", "doc_end", "row_start")
 SOURCES_DIR = "sources"
@@ -178,24 +178,17 @@ class DataOrder:
         """Documents of the rows ``start .. start+count`` of a phase's stream, as the trainer
         reads them (chunks in number order, wrapping into new epochs). With ``batch`` (rows per
         step) each span carries the step that read it, counted from ``first_step``."""
-        chunks: list[Chunk] = self.data.phase_chunks(phase)
-        bounds = self.data.chunk_bounds(phase)
-        total = int(bounds[-1])
         done = 0
-        while done < count and total:
-            pos = (start + done) % total
-            ci = int(np.searchsorted(bounds, pos, side="right")) - 1
-            local = pos - int(bounds[ci])
-            take = min(count - done, chunks[ci].sequences - local)
+        for chunk, local, take in self.data.row_ranges(phase, start, count):
             if batch is None:
-                yield from self.chunk_documents(chunks[ci].number, slice(local, local + take))
+                yield from self.chunk_documents(chunk.number, slice(local, local + take))
             else:
                 # Split at step boundaries so every span is tagged with its step.
                 r = 0
                 while r < take:
                     step_index = (start + done + r) // batch
                     n = min(take - r, (step_index + 1) * batch - (start + done + r))
-                    yield from self.chunk_documents(chunks[ci].number, slice(local + r, local + r + n),
+                    yield from self.chunk_documents(chunk.number, slice(local + r, local + r + n),
                                                     first_step + step_index)
                     r += n
             done += take

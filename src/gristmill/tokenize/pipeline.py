@@ -36,6 +36,7 @@ from tokenizers import Tokenizer
 from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError, InputError
 from gristmill.core.executors import make_executor
+from gristmill.io.atomic import atomic_output, write_atomic
 from gristmill.tokenize.documents import Batch, ReadReport, document_batches, prefetch
 from gristmill.tokenize.meco import MecoConfig, cooldown_document
 from gristmill.tokenize.order import (
@@ -59,16 +60,10 @@ DEFAULT_CHUNK_SEQUENCES = 8192
 PARTS_DIR = "_parts"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    # np.save to an open file adds no ".npy" suffix, so the atomic temp name is kept.
+    with atomic_output(path) as fh:
+        np.save(fh, array)
 
 
 def part_stem(work: Path, part: int, phase: str) -> Path:
@@ -189,7 +184,7 @@ def tokenize_file(task: FileTask) -> dict[str, Any]:
         docs = np.concatenate(doc_rows[phase]) if doc_rows[phase] else np.zeros((0, 2), np.int64)
         _save_npy(Path(f"{part_stem(work, task.part, phase)}.docs.npy"), docs.astype(np.int64))
     stats["seconds"] = round(time.perf_counter() - started, 3)
-    _write_atomic(marker, json.dumps(stats).encode())
+    write_atomic(marker, json.dumps(stats).encode())
     return stats
 
 
@@ -240,9 +235,8 @@ def write_chunk(task: ChunkTask) -> dict[str, Any]:
     span_table = span_table[np.lexsort((span_table[:, 5], span_table[:, 0]))]
     stem = out / chunk_stem(task.number)
     for suffix, array in (("tokens.bin", tokens), ("mask.bin", masks)):
-        tmp = Path(f"{stem}.{suffix}.tmp")
-        array.tofile(tmp)
-        os.replace(tmp, f"{stem}.{suffix}")
+        with atomic_output(Path(f"{stem}.{suffix}")) as fh:
+            array.tofile(fh)
     _save_npy(Path(f"{stem}.rows.npy"), task.rows.astype(np.int64))
     _save_npy(spans_path(out, task.number), span_table.astype(np.int64))
     manifest = {
@@ -259,7 +253,7 @@ def write_chunk(task: ChunkTask) -> dict[str, Any]:
         "rows_file": f"{stem.name}.rows.npy",
         "spans_file": spans_path(out, task.number).name,
     }
-    _write_atomic(Path(f"{stem}.json"), json.dumps(manifest, indent=1).encode())
+    write_atomic(Path(f"{stem}.json"), json.dumps(manifest, indent=1).encode())
     return manifest
 
 
@@ -414,7 +408,7 @@ def tokenize_corpus(
         },
     }
     # index.json is a pure function of inputs and settings; timings go to stats.json.
-    _write_atomic(out / INDEX, json.dumps(index, indent=1).encode())
+    write_atomic(out / INDEX, json.dumps(index, indent=1).encode())
     run_stats = {
         "stage": "tokenize",
         "executor": executor,
@@ -423,6 +417,6 @@ def tokenize_corpus(
         "file_seconds": [s["seconds"] for s in parts],
         **index["totals"],
     }
-    _write_atomic(out / "stats.json", json.dumps(run_stats, indent=1).encode())
+    write_atomic(out / "stats.json", json.dumps(run_stats, indent=1).encode())
     shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
     return index

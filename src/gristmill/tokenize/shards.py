@@ -26,6 +26,7 @@ maps any chunk row back to the documents (and token spans) it holds: the LLM360 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,24 +107,33 @@ class TokenDataset:
     def read_rows(self, phase: str, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``start .. start+count`` of the phase's stream (chunks in order; wraps around
         into a new epoch when the data is exhausted). Returns int64 tokens and uint8 mask."""
-        chunks = self.phase_chunks(phase)
-        bounds = self.chunk_bounds(phase)
-        total = int(bounds[-1])
-        if total == 0:
+        if self.phase_rows(phase) == 0:
             raise InputError(f"{self.root}: phase {phase!r} has no sequences")
         tokens = np.empty((count, self.window), dtype=np.int64)
         mask = np.empty((count, self.window), dtype=np.uint8)
         done = 0
-        while done < count:
-            pos = (start + done) % total
-            ci = int(np.searchsorted(bounds, pos, side="right")) - 1
-            local = pos - int(bounds[ci])
-            take = min(count - done, chunks[ci].sequences - local)
-            t, m = self._arrays(chunks[ci])
+        for chunk, local, take in self.row_ranges(phase, start, count):
+            t, m = self._arrays(chunk)
             tokens[done : done + take] = t[local : local + take]
             mask[done : done + take] = m[local : local + take]
             done += take
         return tokens, mask
+
+    def row_ranges(self, phase: str, start: int, count: int) -> Iterator[tuple[Chunk, int, int]]:
+        """Where rows ``start .. start+count`` of the phase's stream lie, as consecutive
+        ``(chunk, first local row, rows)`` pieces: chunks in number order, wrapping around into
+        a new epoch when the data is exhausted. Nothing when the phase has no rows."""
+        chunks = self.phase_chunks(phase)
+        bounds = self.chunk_bounds(phase)
+        total = int(bounds[-1])
+        done = 0
+        while done < count and total:
+            pos = (start + done) % total
+            ci = int(np.searchsorted(bounds, pos, side="right")) - 1
+            local = pos - int(bounds[ci])
+            take = min(count - done, chunks[ci].sequences - local)
+            yield chunks[ci], local, take
+            done += take
 
     def chunk_manifest(self, number: int) -> dict[str, Any]:
         return json.loads((self.root / f"{chunk_stem(number)}.json").read_text())

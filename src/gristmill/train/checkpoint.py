@@ -28,6 +28,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from gristmill.core.errors import GristmillError
+from gristmill.io.atomic import write_atomic
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
@@ -81,9 +82,7 @@ def save_checkpoint(
     (tmp / "state.json").write_text(json.dumps(state | {"param_groups": param_groups}, indent=1))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    latest_tmp = root / f".{LATEST}.tmp"
-    latest_tmp.write_text(final.name)
-    os.replace(latest_tmp, root / LATEST)
+    write_atomic(root / LATEST, final.name.encode())
     return final
 
 

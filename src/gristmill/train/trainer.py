@@ -40,6 +40,7 @@ import torch
 import torch.distributed as dist
 
 from gristmill.core.errors import GristmillError
+from gristmill.io.atomic import write_atomic
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.train import checkpoint as ckpt
 from gristmill.train.model import Transformer, flops_per_token, lm_loss
@@ -326,9 +327,7 @@ class Run:
         }
 
     def _write_json(self, name: str, obj: Any) -> None:
-        tmp = self.out / f".{name}.tmp"
-        tmp.write_text(json.dumps(obj, indent=1))
-        os.replace(tmp, self.out / name)
+        write_atomic(self.out / name, json.dumps(obj, indent=1).encode())
 
     def _event(self, **fields: Any) -> None:
         if self.is_main:
