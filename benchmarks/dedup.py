@@ -123,8 +123,9 @@ def _status_kib(field: str) -> int:
 
 def _child(conn: Any, step_name: str, kwargs: dict[str, Any], inputs: list[tuple[str, str]],
            out: str) -> None:
-    from gristmill.core.executors import LocalExecutor
-    from gristmill.core.step import GlobalTask, StepContext, build_step
+    from gristmill.core.step import GlobalTask, StepContext
+    from gristmill.engine.executors import LocalExecutor
+    from gristmill.engine.registry import build_step
     from gristmill.io.readers import read_documents
 
     base = _status_kib("VmRSS")
@@ -278,10 +279,10 @@ def bff_memory(inputs: list[tuple[str, Path]], workdir: Path, planned: int) -> l
     filter sized to the counted n-grams and to ``planned`` n-grams (a bigger shard's plan)."""
     from dataclasses import asdict
 
-    from gristmill.core.executors import LocalExecutor
     from gristmill.core.step import GlobalTask, StepContext
     from gristmill.dedup.bff import BffConfig, FilterTask, dedup_shards, filter_dedup_shard, run_bff
     from gristmill.dedup.job import DedupJob
+    from gristmill.engine.executors import LocalExecutor
 
     cfg = BffConfig()
     task = GlobalTask(list(inputs), workdir / "docs", None, workdir / "work", LocalExecutor(1), StepContext())

@@ -54,7 +54,7 @@ def more_documents(limit: int) -> list[tuple[str, str, str]]:
 
 def run_gristmill(records, batch_size: int = 256):
     from gristmill.core.document import Document
-    from gristmill.filters.funnel import recipe_filter_steps, run_funnel
+    from gristmill.engine.funnel import recipe_filter_steps, run_funnel
 
     t0 = time.perf_counter()
     steps = recipe_filter_steps("refinedweb", ASSETS)
@@ -148,7 +148,7 @@ def language_agreement(records) -> tuple[int, int]:
     from datatrove.data import Document as DatatroveDocument
 
     from gristmill.core.document import Document
-    from gristmill.core.step import build_step
+    from gristmill.engine.registry import build_step
 
     ours = build_step("language_filter", {"languages": ["en"], "threshold": 0.65})
     theirs = datatrove_chain()[1]

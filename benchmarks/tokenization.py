@@ -38,6 +38,7 @@ from pathlib import Path
 import orjson
 import zstandard
 
+from gristmill.engine.executors import LocalExecutor
 from gristmill.tokenize import MecoConfig, eot_id, load_tokenizer, tokenize_corpus
 from gristmill.tokenize.documents import BATCH_DOCS
 from gristmill.tokenize.render import render_batch
@@ -105,7 +106,11 @@ def main() -> None:
         def run() -> int:
             out = tmp / "tokens"
             shutil.rmtree(out, ignore_errors=True)
-            index = tokenize_corpus(files, TOKENIZER, 2048, out, workers=workers)
+            pool = LocalExecutor(workers)
+            try:
+                index = tokenize_corpus(files, TOKENIZER, 2048, out, executor=pool)
+            finally:
+                pool.close()
             return index["totals"]["tokens"]["main"]
         return run
 

@@ -92,7 +92,7 @@ def build_tokens(root: Path, vocab: int, seq_len: int) -> Path:
     train_tokenizer((d["text"] for d in docs[:500]), vocab, tok)
     src = root / "docs.jsonl"
     src.write_text("".join(json.dumps(d) + "\n" for d in docs))
-    tokenize_corpus([str(src)], tok, seq_len, root / "tok", workers=1, chunks=2)
+    tokenize_corpus([str(src)], tok, seq_len, root / "tok", chunks=2)
     return root / "tok"
 
 

@@ -1,17 +1,34 @@
-"""Shared test fixtures. Tests that need ../shared/data read it in place through `shared_data`."""
+"""Shared test fixtures. Tests that need ../shared/data read it in place through `shared_data`.
+
+With ``GRISTMILL_STRICT_TESTS=1`` (set by ``.ci/run``) a skipped test is a failure: in CI the
+shared data, Ray, datatrove and every other test dependency must be there, so the suite can
+never pass by skipping what it was meant to check.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+STRICT = os.environ.get("GRISTMILL_STRICT_TESTS") == "1"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The project's shared real data (../shared/data), read in place, never copied."""
     if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not beside this checkout")
+        pytest.skip(f"../shared/data is not beside this checkout (looked for {SHARED_DATA})")
     return SHARED_DATA
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under GRISTMILL_STRICT_TESTS=1, which forbids skips: {reason}"

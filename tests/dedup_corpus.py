@@ -16,9 +16,10 @@ from pathlib import Path
 import orjson
 
 from gristmill.core.document import Document
-from gristmill.core.executors import LocalExecutor
-from gristmill.core.step import GlobalTask, StepContext, build_step
+from gristmill.core.step import GlobalTask, StepContext
 from gristmill.dedup.nearsets import LabeledDoc, build_near_duplicates, drop_similar
+from gristmill.engine.executors import LocalExecutor
+from gristmill.engine.registry import build_step
 from gristmill.io.readers import read_documents
 from gristmill.io.writers import open_writer
 

@@ -35,26 +35,34 @@ def gz_inputs(corpus, tmp_path_factory):
     return paths
 
 
-def test_cli_bff_writes_documents_stats_and_dropped(corpus, gz_inputs, tmp_path, capsys):
+def test_cli_bff_writes_a_standard_run_folder(corpus, gz_inputs, tmp_path, capsys):
+    """`gristmill dedup` is a one-step recipe on the pipeline engine: the run folder, stats
+    schema, accounting and resume are those of `gristmill run`."""
     docs, _ = corpus
     out = tmp_path / "out"
     rc = main(["dedup", "--method", "bff", "--input", *map(str, gz_inputs), "--output", str(out),
                "--keep-dropped", "--expected-ngrams", "400000"])
     assert rc == 0
-    assert "docs removed" in capsys.readouterr().err
+    assert "bff_dedup" in capsys.readouterr().err  # the summary table
     stats = orjson.loads((out / "stats.json").read_bytes())
     t = stats["totals"]
-    assert t["documents_in"] == len(docs) == t["documents_out"] + t["documents_removed"]
-    assert t["documents_removed"] > 0 and t["paragraphs_removed"] > 0
-    assert t["bytes_removed"] == t["bytes_in"] - t["bytes_out"] > 0
-    assert stats["step"]["step"] == "bff_dedup" and stats["step"]["expected_ngrams"] == 400_000
+    assert t["input_records"] == len(docs) == t["kept"] + t["dropped"] and t["accounted"]
+    read, bff = (StepStats.from_dict(s) for s in stats["steps"])
+    assert (read.name, bff.name) == ("read", "bff_dedup")
+    assert bff.docs_dropped == t["dropped"] > 0 and bff.extra["paragraphs_removed"] > 0
+    assert bff.bytes_in - bff.bytes_out > 0
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    assert manifest["recipe"]["steps"] == [{"bff_dedup": {"expected_ngrams": 400_000}}]
     assert sorted(p.name for p in (out / "documents").iterdir()) == [f"part-{i}.jsonl.zst" for i in range(4)]
-    per_shard = {k: StepStats.from_dict(v) for k, v in stats["per_shard"].items()}
-    assert sum(s.docs_out for s in per_shard.values()) == len(read_folder(out / "documents"))
-    dropped = read_folder(out / "dropped")
-    assert len(dropped) == t["documents_removed"]
+    assert len(read_folder(out / "documents")) == t["kept"]
+    dropped = read_folder(out / "dropped" / "bff_dedup")
+    assert len(dropped) == t["dropped"]
     assert all(d.metadata["drop_reason"] == "bff_duplicate" for d in dropped.values())
-    assert not (out / "work").exists()
+    assert not list((out / ".state").rglob("work"))
+    # A finished dedup run is not redone.
+    assert main(["dedup", "--method", "bff", "--input", *map(str, gz_inputs), "--output", str(out),
+                 "--keep-dropped", "--expected-ngrams", "400000"]) == 0
+    assert "nothing to do" in capsys.readouterr().err
 
 
 def test_planner_estimate_equals_the_filter_a_run_allocates(corpus, tmp_path, capsys):
@@ -62,7 +70,7 @@ def test_planner_estimate_equals_the_filter_a_run_allocates(corpus, tmp_path, ca
     out = tmp_path / "out"
     assert main(["dedup", "--method", "bff", "--input", *(str(p) for _, p in inputs), "--output", str(out),
                  "--expected-ngrams", "123456", "--blocks", "8", "--keep-work", "--quiet"]) == 0
-    marker = next((out / "work" / "bff_dedup" / "filter").glob("*.done.json"))
+    marker = next((out / ".state").glob("stage-1/work/bff_dedup/filter/*.done.json"))
     allocated = orjson.loads(marker.read_bytes())["filter_bytes"]
     assert main(["dedup", "plan", "--ngrams", "123456", "--blocks", "8", "--json"]) == 0
     planned = orjson.loads(capsys.readouterr().out)["per_shard"]["allocated_bytes"]
@@ -82,7 +90,8 @@ def test_cli_minhash_names_the_survivor_of_each_removed_document(corpus, tmp_pat
         assert d.metadata["duplicate_of"] in kept
         assert cluster[d.metadata["duplicate_of"]] == cluster[doc_id] != ""
     stats = orjson.loads((out / "stats.json").read_bytes())
-    assert stats["totals"]["clusters"] == len({d.metadata["duplicate_of"] for d in dropped.values()})
+    minhash = stats["steps"][-1]
+    assert minhash["extra"]["clusters"] == len({d.metadata["duplicate_of"] for d in dropped.values()})
 
 
 @pytest.mark.parametrize(
@@ -116,6 +125,8 @@ def test_bad_records_are_counted_and_the_rest_deduplicated(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["dedup", "--method", "exact", "--input", str(path), "--output", str(out), "--quiet"]) == 0
     stats = orjson.loads((out / "stats.json").read_bytes())["totals"]
-    assert stats["errors"] == 1 and stats["documents_in"] == 2 and stats["documents_removed"] == 1
+    assert stats["errored"] == 1 and stats["input_records"] == 3 and stats["dropped"] == 1
     assert list(read_folder(out / "documents")) == ["a"]
+    [error] = [orjson.loads(line) for line in (out / "errors.jsonl").read_bytes().splitlines()]
+    assert (error["file"], error["offset"], error["step"]) == ("mixed.jsonl", 2, "read")
     assert "mixed.jsonl@2" in capsys.readouterr().err  # the file and line of the bad record

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from dedup_corpus import folder_bytes, near_duplicate_set, run_step
-from gristmill.core.executors import LocalExecutor
+from gristmill.engine.executors import LocalExecutor
 
 METHODS = [
     ("exact_dedup", {"key": "lines"}),
@@ -73,7 +73,7 @@ def test_a_killed_run_resumes_to_identical_output(corpus, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # Kill it as soon as the first shard has its signatures: mid-job, scratch half written.
-    marker_dir = out / "work" / "minhash_dedup" / "signatures"
+    marker_dir = out / ".state" / "stage-1" / "work" / "minhash_dedup" / "signatures"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if marker_dir.is_dir() and any(marker_dir.glob("*.done.json")):
@@ -92,15 +92,16 @@ def test_a_killed_run_resumes_to_identical_output(corpus, tmp_path):
     clean = tmp_path / "clean"
     clean_cmd = [*cmd[: cmd.index("--output")], "--output", str(clean), "--input", *(str(p) for _, p in inputs)]
     assert subprocess.run(clean_cmd, env=env, capture_output=True, timeout=120).returncode == 0
-    assert folder_bytes(out) == folder_bytes(clean)
-    assert folder_bytes(out)  # something was written
-    assert not (out / "work").exists()
+    for sub in ("documents", "dropped"):
+        assert folder_bytes(out / sub) == folder_bytes(clean / sub)
+        assert folder_bytes(out / sub)  # something was written
+    assert not list((out / ".state").rglob("work"))
 
 
 @pytest.mark.ray
 def test_ray_executor_gives_the_local_bytes(corpus, reference, tmp_path):
     ray = pytest.importorskip("ray")
-    from gristmill.core.executors import make_executor
+    from gristmill.engine.executors import make_executor
 
     _, inputs = corpus
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -74,7 +74,7 @@ def test_pool_workers_exit_when_the_driver_is_killed():
 
     driver = subprocess.Popen([
         sys.executable, "-c",
-        "import time; from gristmill.core.executors import LocalExecutor;"
+        "import time; from gristmill.engine.executors import LocalExecutor;"
         "LocalExecutor(2).map(time.sleep, [60.0, 60.0])",
     ])
     try:

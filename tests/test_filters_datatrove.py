@@ -18,7 +18,8 @@ import regex
 import gristmill.filters  # noqa: F401  (registers the steps)
 from filters_data import pages
 from gristmill.core.document import Document
-from gristmill.core.step import Drop, build_step
+from gristmill.core.step import Drop
+from gristmill.engine.funnel import prepared_step
 from gristmill.text import split_sentences, split_words
 
 datatrove_filters = pytest.importorskip("datatrove.pipeline.filters")
@@ -53,7 +54,7 @@ _TOKEN = regex.compile(r"(?V1ws)\b[^\s].*?\b")
 
 def compare(shared_data: Path, steps: list[tuple[str, dict]], datatrove_filter) -> tuple[int, Counter]:
     """(number of pages, Counter of (gristmill reason, datatrove reason) where decisions differ)."""
-    built = [build_step(name, kwargs) for name, kwargs in steps]
+    built = [prepared_step(name, kwargs) for name, kwargs in steps]
     texts = [t for _, _, t in pages(shared_data) if t.strip()][::3]
     differences: Counter = Counter()
     for i, text in enumerate(texts):

@@ -14,7 +14,8 @@ import pytest
 
 import gristmill.filters  # noqa: F401  (registers the steps)
 from gristmill.core.document import Document
-from gristmill.core.step import Drop, StepContext, build_step
+from gristmill.core.step import Drop, StepContext
+from gristmill.engine.registry import build_step
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from gristmill.cli import main
 from gristmill.core.errors import RecipeError
-from gristmill.core.recipe import load_recipe, parse_recipe
+from gristmill.engine.recipe import load_recipe, parse_recipe
 
 
 def test_shipped_raw_recipe_loads_and_hash_is_stable():

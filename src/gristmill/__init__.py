@@ -2,8 +2,9 @@
 
 from gristmill.core.document import Document
 from gristmill.core.step import Drop, Step, register
+from gristmill.core.version import gristmill_version
 
-__version__ = "0.1.0"
+__version__ = gristmill_version()
 
 __all__ = ["Document", "Drop", "Pipeline", "Step", "__version__", "register", "steps"]
 
@@ -11,7 +12,7 @@ __all__ = ["Document", "Drop", "Pipeline", "Step", "__version__", "register", "s
 def __getattr__(name: str):
     # Pipeline pulls in executors and I/O; import it only when asked for.
     if name == "Pipeline":
-        from gristmill.core.pipeline import Pipeline
+        from gristmill.engine.pipeline import Pipeline
 
         return Pipeline
     if name == "steps":

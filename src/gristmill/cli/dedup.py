@@ -4,11 +4,15 @@
     gristmill dedup --method minhash --input a.jsonl.zst b.jsonl.zst --output OUT --verify
     gristmill dedup plan --ngrams 1e9 --fp-rate 0.01        # or --bytes 12TB [--shards 100]
 
-Outputs: ``OUT/documents/<shard>.jsonl.zst`` (survivors; one shard per input file, named from
-its path), ``OUT/stats.json`` (clusters, documents/paragraphs/bytes removed, per shard), with
-``--keep-dropped`` ``OUT/dropped/<reason>/<shard>.jsonl.zst`` (each removed document with
-``drop_reason`` and, where there is one, ``duplicate_of``: the id of its surviving copy).
-Scratch files live in ``OUT/work`` while the job runs; a killed run resumes from them.
+A dedup run is a recipe of one global step run by the pipeline engine (WARC inputs get
+``extract_text`` first), so its output folder is a standard run folder:
+``OUT/documents/<shard>.jsonl.zst`` (survivors; one shard per input file, named from its path),
+``OUT/stats.json`` (the same schema as ``gristmill run``; the dedup step's counters, clusters
+and paragraphs removed, are under its ``extra``), ``OUT/errors.jsonl``, ``OUT/manifest.json``,
+with ``--keep-dropped`` ``OUT/dropped/<step>/<reason>/<shard>.jsonl.zst`` (each removed
+document with ``drop_reason`` and, where there is one, ``duplicate_of``: the id of its
+surviving copy). Scratch files live in ``OUT/.state`` while the job runs; a killed run
+resumes from them and a finished one is not redone.
 """
 
 from __future__ import annotations
@@ -16,18 +20,19 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from gristmill.core.errors import GristmillError, RecipeError
-from gristmill.core.stats import StepStats
-from gristmill.core.step import GlobalStep, GlobalTask, StepContext, build_step
-from gristmill.io.atomic import write_atomic
+from gristmill.cli.summary import (
+    add_error_rate_option,
+    check_error_rate,
+    print_error_notice,
+    print_run_summary,
+)
+from gristmill.core.errors import GristmillError
 
 METHOD_STEPS = {"exact": "exact_dedup", "bff": "bff_dedup", "minhash": "minhash_dedup"}
 
@@ -74,9 +79,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     run.add_argument("--ray-address", default=None, help="Ray cluster address (e.g. auto)")
     run.add_argument("--keep-dropped", action="store_true",
                      help="write removed documents under DIR/dropped/<reason>/")
-    run.add_argument("--keep-work", action="store_true", help="keep the scratch folder DIR/work")
+    run.add_argument("--keep-work", action="store_true",
+                     help="keep the dedup job's scratch files under DIR/.state")
     run.add_argument("--quiet", "-q", action="store_true", help="no summary table")
     run.add_argument("--seed", type=int, default=None, help="hash seed (default 0)")
+    run.add_argument("--plugins", nargs="+", default=[], metavar="MODULE",
+                     help="modules to import first (steps of your own)")
+    add_error_rate_option(run)
     ex = p.add_argument_group("exact")
     ex.add_argument("--key", choices=["text", "url", "lines"], default=None,
                     help="compare whole texts, URLs or lines (default text)")
@@ -186,95 +195,39 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
-def build_task(inputs: list[str], output: Path, keep_dropped: bool, executor: Any,
-               seed: int = 0) -> GlobalTask:
-    """A `GlobalTask` over input files; shard names come from the files' paths."""
-    from gristmill.io.paths import common_root, expand_inputs, shard_name
+def dedup_recipe(method: str, kwargs: dict[str, Any], inputs: list[str], seed: int):
+    """The one-step recipe of a dedup run; WARC inputs are extracted (``extract_text``,
+    backend ``auto``) first, since deduplicating raw payloads would compare empty texts."""
+    from gristmill.engine.recipe import recipe_from_steps
+    from gristmill.io.formats import detect_format
+    from gristmill.io.paths import expand_inputs
 
-    files = expand_inputs(inputs)
-    root = common_root(files)
-    return GlobalTask(
-        inputs=[(shard_name(f, root), Path(f)) for f in files],
-        out_dir=output / "documents",
-        dropped_dir=output / "dropped" if keep_dropped else None,
-        work_dir=output / "work",
-        executor=executor,
-        context=StepContext(seed=seed),
-    )
+    steps: list[Any] = [{METHOD_STEPS[method]: kwargs}]
+    if any(detect_format(f) == "warc" for f in expand_inputs(inputs)):
+        steps.insert(0, {"extract_text": {"backend": "auto"}})
+    return recipe_from_steps(steps, name=f"dedup-{method}", seed=seed)
 
 
 def _dedup(args: argparse.Namespace) -> int:
-    from gristmill.core.executors import make_executor
+    from gristmill.engine.pipeline import Pipeline
+    from gristmill.engine.registry import import_plugins
 
-    step_name = METHOD_STEPS[args.method]
-    try:
-        step = build_step(step_name, step_kwargs(args), where="command line")
-    except RecipeError as exc:
-        raise GristmillError(str(exc)) from exc
-    assert isinstance(step, GlobalStep)
-    started = time.perf_counter()
-    executor = make_executor(args.executor, args.workers, args.ray_address)
-    try:
-        task = build_task(args.input, args.output, args.keep_dropped, executor)
-        step.setup(task.context)
-        per_shard = step.run(task)
-    finally:
-        executor.close()
-    stats = summarize(args.method, step, per_shard, time.perf_counter() - started)
-    write_atomic(args.output / "stats.json", orjson.dumps(stats, option=orjson.OPT_INDENT_2))
-    if not args.keep_work:
-        shutil.rmtree(args.output / "work", ignore_errors=True)
+    import_plugins(args.plugins)
+    recipe = dedup_recipe(args.method, step_kwargs(args), args.input, args.seed or 0)
+    recipe.plugins.extend(args.plugins)
+    result = Pipeline(recipe).run(
+        args.input, args.output, executor=args.executor, workers=args.workers,
+        ray_address=args.ray_address, keep_dropped=args.keep_dropped, progress=not args.quiet,
+        keep_work=args.keep_work,
+    )
+    if result.nothing_to_do:
+        print(f"nothing to do: {args.output} already holds this dedup run", file=sys.stderr)
+    elif not args.quiet:
+        print_run_summary(result.stats)
     if not args.quiet:
-        _print_summary(stats)
         print(f"documents: {args.output / 'documents'}\nstats: {args.output / 'stats.json'}",
               file=sys.stderr)
+    if not result.nothing_to_do:
+        print_error_notice(result.stats, args.output)
+    check_error_rate(result.stats, args.max_error_rate)
     return 0
-
-
-def summarize(method: str, step: GlobalStep, per_shard: dict[str, StepStats], seconds: float) -> dict[str, Any]:
-    """``stats.json`` of a dedup run: totals, then each shard."""
-    total = StepStats(step.name)
-    for s in per_shard.values():
-        total.merge(s)
-    return {
-        "method": method,
-        "step": step.describe(),
-        "shards": len(per_shard),
-        "totals": {
-            "documents_in": total.docs_in,
-            "documents_out": total.docs_out,
-            "documents_removed": total.docs_dropped,
-            "clusters": total.extra.get("clusters", 0),
-            "paragraphs_removed": total.extra.get("paragraphs_removed", 0),
-            "bytes_in": total.bytes_in,
-            "bytes_out": total.bytes_out,
-            "bytes_removed": total.bytes_in - total.bytes_out,
-            "errors": total.errors,
-            "seconds": round(seconds, 3),
-        },
-        "per_shard": {name: s.to_dict() for name, s in per_shard.items()},
-    }
-
-
-def _print_summary(stats: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = stats["totals"]
-    table = Table(title=f"dedup --method {stats['method']} — {stats['shards']} shard(s)")
-    table.add_column("", justify="left")
-    table.add_column("", justify="right")
-    rows = [
-        ("documents in", f"{t['documents_in']:,}"),
-        ("documents out", f"{t['documents_out']:,}"),
-        ("docs removed", f"{t['documents_removed']:,}"),
-        ("clusters", f"{t['clusters']:,}"),
-        ("paragraphs removed", f"{t['paragraphs_removed']:,}"),
-        ("MB in", f"{t['bytes_in'] / 1e6:,.2f}"),
-        ("MB removed", f"{t['bytes_removed'] / 1e6:,.2f}"),
-        ("bad records", f"{t['errors']:,}"),
-        ("seconds", f"{t['seconds']:.1f}"),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    Console(stderr=True).print(table)

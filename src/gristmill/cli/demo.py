@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 def choose_recipe(assets: Path | None) -> str:
     """The most complete shipped recipe that loads here (its steps and assets are present)."""
     from gristmill.core.errors import GristmillError
-    from gristmill.core.recipe import load_recipe
+    from gristmill.engine.recipe import load_recipe
 
     for name in RECIPE_PREFERENCE:
         try:
@@ -92,7 +92,7 @@ def newest_crawl(timeout: float = 10.0) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from gristmill.core.errors import GristmillError
-    from gristmill.core.pipeline import Pipeline
+    from gristmill.engine.pipeline import Pipeline
     from gristmill.io.download import DEFAULT_BASE_URL, download_crawl
 
     base = args.base_url or DEFAULT_BASE_URL

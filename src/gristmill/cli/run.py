@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from gristmill.cli.summary import print_run_summary
+from gristmill.cli.summary import (
+    add_error_rate_option,
+    check_error_rate,
+    print_error_notice,
+    print_run_summary,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -27,15 +32,25 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="also write dropped documents under DIR/dropped/<step>/<reason>/")
     p.add_argument("--assets", type=Path, default=None,
                    help="folder that ${assets} in the recipe resolves to (default: $GRISTMILL_ASSETS)")
-    p.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    p.add_argument("--seed", type=int, default=None,
+                   help="override the recipe's seed (hash seeds of dedup steps, sampling)")
+    p.add_argument("--plugins", nargs="+", default=[], metavar="MODULE",
+                   help="import these modules first: steps of your own, registered with "
+                   "@gristmill.register (shipped to every worker)")
+    add_error_rate_option(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary table")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from gristmill.core.pipeline import Pipeline
+    from gristmill.engine.pipeline import Pipeline
+    from gristmill.engine.recipe import load_recipe
+    from gristmill.engine.registry import import_plugins
 
-    pipeline = Pipeline.from_recipe(args.recipe, assets=args.assets)
+    import_plugins(args.plugins)  # before the recipe is validated: it may name their steps
+    recipe = load_recipe(args.recipe, assets=args.assets)
+    recipe.add_plugins(args.plugins)
+    pipeline = Pipeline(recipe)
     result = pipeline.run(
         args.input, args.output, executor=args.executor, workers=args.workers,
         ray_address=args.ray_address, keep_dropped=args.keep_dropped, seed=args.seed,
@@ -49,4 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"documents: {args.output / 'documents'}\nstats: {args.output / 'stats.json'}",
               file=sys.stderr)
+    if not result.nothing_to_do:
+        print_error_notice(result.stats, args.output)
+    check_error_rate(result.stats, args.max_error_rate)
     return 0

@@ -82,6 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from gristmill.engine.executors import make_executor
     from gristmill.tokenize.pipeline import tokenize_corpus
 
     if args.workers is not None and args.workers < 1:
@@ -96,12 +97,16 @@ def run(args: argparse.Namespace) -> int:
     def progress(stage: str, done: int, total: int) -> None:
         console.print(f"{stage}: {done}/{total}", end="\r")
 
-    index = tokenize_corpus(
-        expand_inputs(args.input), args.tokenizer, args.seq_len, args.out, meco=meco,
-        cooldown_inputs=expand_inputs(args.cooldown_input) if args.cooldown_input else None, chunks=args.chunks,
-        seed=args.seed, executor=args.executor, workers=args.workers, address=args.ray_address,
-        progress=progress if console.is_terminal and not args.quiet else None,
-    )
+    executor = make_executor(args.executor, args.workers, args.ray_address)
+    try:
+        index = tokenize_corpus(
+            expand_inputs(args.input), args.tokenizer, args.seq_len, args.out, meco=meco,
+            cooldown_inputs=expand_inputs(args.cooldown_input) if args.cooldown_input else None,
+            chunks=args.chunks, seed=args.seed, executor=executor,
+            progress=progress if console.is_terminal and not args.quiet else None,
+        )
+    finally:
+        executor.close()
     table = Table(title=f"tokenized into {args.out} ({len(index['chunks'])} chunks)")
     for col in ("phase", "documents", "tokens", "sequences", "chunks"):
         table.add_column(col, justify="right")

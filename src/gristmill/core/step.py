@@ -4,12 +4,18 @@ A step is built from keyword arguments (its config, straight from a recipe), pre
 state once per worker in `setup`, then maps one document at a time (or one batch) to either a
 `Document` (kept, possibly rewritten or enriched) or a `Drop` carrying the reason.
 
-Steps are registered by name with `@register`, so recipes can list them and executors can ship
-them as plain config (name + kwargs) and rebuild them on each worker.
+The keyword-only signature of a step's ``__init__`` *is* its config: `Step` records the
+arguments it was built with (defaults filled in) as ``self.config`` before ``__init__`` runs,
+so a subclass only validates and derives what it needs. Every runner calls `setup` exactly
+once, before the first document. Steps are registered by name with `@register`; the engine
+(`gristmill.engine.registry`) also finds steps named ``package.module:ClassName`` and steps
+that other packages publish under the ``gristmill.steps`` entry-point group. This module
+imports no stage package: it is the contract the stages implement.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -20,6 +26,7 @@ from typing import Any, ClassVar, Literal, TypeVar, Union
 
 from gristmill.core.document import Document
 from gristmill.core.errors import RecipeError
+from gristmill.core.executor import Executor
 
 StepKind = Literal["extractor", "filter", "modifier", "enricher", "global"]
 
@@ -33,7 +40,14 @@ class Drop:
 
 @dataclass(frozen=True)
 class StepContext:
-    """What a step may know about the run besides its own config."""
+    """What a step may know about the run besides its own config.
+
+    Attributes:
+        seed: the run's seed (``--seed`` or the recipe's ``seed``); steps that draw random
+            numbers or hash with a seed use it unless their own config fixes one.
+        assets: the folder ``${assets}`` resolves to.
+        extra: anything else a runner passes down (free-form).
+    """
 
     seed: int = 0
     assets: Path | None = None
@@ -41,22 +55,32 @@ class StepContext:
 
 
 class Step:
-    """Base class of every registered step.
+    """Base class of every step.
 
     Subclasses declare their config as typed keyword-only arguments of ``__init__`` (the
-    registry validates recipe kwargs against that signature) and implement `apply`, or
-    `apply_batch` where batching pays (model inference, vectorised rules).
+    engine validates recipe kwargs against that signature), prepare models or patterns in
+    `setup`, and implement `apply`, or `apply_batch` where batching pays (model inference,
+    vectorised rules). ``self.config`` holds every config value, defaults included.
     """
 
     name: ClassVar[str] = ""
     kind: ClassVar[StepKind] = "filter"
+    config: dict[str, Any]
+    context: StepContext
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Step:
+        if args:
+            raise TypeError(f"{cls.__name__} takes keyword arguments only (its config)")
+        self = super().__new__(cls)
+        self.config = _bound_config(cls, kwargs)
+        self.context = StepContext()
+        return self
 
     def __init__(self, **config: Any) -> None:
-        self.config: dict[str, Any] = dict(config)
-        self.context = StepContext()
+        """A step without its own ``__init__`` takes any keyword arguments as its config."""
 
     def setup(self, context: StepContext) -> None:
-        """Load models and compile patterns; called once per worker before any document."""
+        """Load models and compile patterns; every runner calls it once before any document."""
         self.context = context
 
     def apply(self, doc: Document) -> Document | Drop:
@@ -69,6 +93,21 @@ class Step:
     def describe(self) -> dict[str, Any]:
         """The config form of this step: enough to rebuild it on another worker."""
         return {"step": self.name, **self.config}
+
+
+def _bound_config(cls: type[Step], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The config a step is built with: its declared parameters in order, defaults filled in
+    (extra or missing keys are left for ``__init__`` to refuse)."""
+    params = step_parameters(cls)
+    if not params:
+        return dict(kwargs)
+    config = {}
+    for key, (_, default) in params.items():
+        if key in kwargs:
+            config[key] = kwargs[key]
+        elif default is not inspect.Parameter.empty:
+            config[key] = default
+    return config
 
 
 StepT = TypeVar("StepT", bound=type[Step])
@@ -88,17 +127,18 @@ def register(name: str) -> Callable[[StepT], StepT]:
     return wrap
 
 
-def registry() -> dict[str, type[Step]]:
-    """All registered steps, importing the stage packages that define them."""
-    from gristmill import steps  # noqa: F401  (imports every stage's step modules)
-
+def registered_steps() -> dict[str, type[Step]]:
+    """The steps registered so far in this process (the engine imports the modules that
+    define them: `gristmill.engine.registry`)."""
     return dict(_REGISTRY)
 
 
+@functools.cache
 def step_parameters(cls: type[Step]) -> dict[str, tuple[Any, Any]]:
     """Map each config key of ``cls`` to (type annotation, default or inspect.Parameter.empty)."""
-    sig = inspect.signature(cls.__init__)
-    hints = typing.get_type_hints(cls.__init__)
+    init = cls.__init__
+    sig = inspect.signature(init)
+    hints = typing.get_type_hints(init)
     params: dict[str, tuple[Any, Any]] = {}
     for pname, p in sig.parameters.items():
         if pname == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
@@ -139,22 +179,19 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
-def build_step(name: str, kwargs: dict[str, Any], where: str = "") -> Step:
-    """Validate ``kwargs`` against the step's signature and construct it.
+def make_step(cls: type[Step], kwargs: dict[str, Any], where: str = "") -> Step:
+    """Validate ``kwargs`` against the config signature of ``cls`` and construct it.
 
     Raises `RecipeError` naming the step (and ``where``, e.g. "recipe.yaml line 7") for an
-    unknown step, an unknown or missing key, or a value of the wrong type.
+    unknown or missing key, a value of the wrong type, or a value the step refuses.
     """
     at = f"{where}: " if where else ""
-    steps = registry()
-    if name not in steps:
-        close = [s for s in sorted(steps) if s.startswith(name[:3])][:5]
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise RecipeError(f"{at}unknown step {name!r}{hint}")
-    cls = steps[name]
+    name = cls.name or cls.__name__
     params = step_parameters(cls)
     for key, value in kwargs.items():
         if key not in params:
+            if not params and not _declares_init(cls):
+                continue  # a step without its own __init__ takes any config
             known = ", ".join(sorted(params)) or "none"
             raise RecipeError(f"{at}step {name!r}: unknown key {key!r} (known keys: {known})")
         annotation, _ = params[key]
@@ -172,6 +209,16 @@ def build_step(name: str, kwargs: dict[str, Any], where: str = "") -> Step:
         raise RecipeError(f"{at}step {name!r}: {exc}") from exc
 
 
+def _declares_init(cls: type[Step]) -> bool:
+    """Whether some class between ``cls`` and `Step` defines its own ``__init__``."""
+    for klass in cls.__mro__:
+        if klass is Step:
+            return False
+        if "__init__" in vars(klass):
+            return True
+    return False
+
+
 @dataclass
 class GlobalTask:
     """What a global step (dedup, quantile thresholds) is given by the pipeline engine.
@@ -182,7 +229,8 @@ class GlobalTask:
         dropped_dir: when not None, write removed documents under it (``<reason>/<shard>.jsonl.zst``),
             each with ``metadata["drop_reason"]`` and, for duplicates, ``metadata["duplicate_of"]``.
         work_dir: scratch space for intermediate (partitioned) files; kept for resume.
-        executor: runs the step's per-shard / per-partition tasks (local or ray).
+        executor: runs the step's per-shard / per-partition tasks (local or ray); see
+            `gristmill.core.executor.Executor`.
         context: seed and assets of the run.
     """
 
@@ -190,7 +238,7 @@ class GlobalTask:
     out_dir: Path
     dropped_dir: Path | None
     work_dir: Path
-    executor: Any
+    executor: Executor
     context: StepContext
 
 

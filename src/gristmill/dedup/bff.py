@@ -61,7 +61,7 @@ from gristmill.io.atomic import atomic_output
 META_KEY = "bff_contained_ngram_count_before_dedupe"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BffConfig:
     """BFF parameters; defaults are DCLM-Baseline's (paper App. L, Table 18/19)."""
 

@@ -66,7 +66,7 @@ def normalize_url(url: str) -> str:
     return url.rstrip("/")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExactConfig:
     key: ExactKey = "text"
     keep: KeepRule = "first"

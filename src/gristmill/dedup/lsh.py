@@ -43,7 +43,7 @@ from gristmill.io.atomic import atomic_output
 MAX_EDGE_PARTITIONS = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MinhashConfig:
     params: MinhashParams
     verify: bool = False

@@ -30,7 +30,7 @@ _EMPTY = np.uint32(0xFFFFFFFF)
 _BLOCK_SHINGLES = 2048
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MinhashParams:
     """Shape of the signatures and bands; everything that changes which pairs collide."""
 

@@ -2,11 +2,13 @@
 
 Each is a `GlobalStep`: the pipeline hands it the previous stage's shard files and it runs a
 multi-phase job over them (`gristmill.dedup.exact`, `.bff`, `.lsh`). Defaults are the papers':
-BFF as DCLM-Baseline ran it, MinHash with DCLM's 5-grams and 0.8 Jaccard threshold.
+BFF as DCLM-Baseline ran it, MinHash with DCLM's 5-grams and 0.8 Jaccard threshold. Their
+hash seed is the run's seed (``--seed``, the recipe's ``seed``) unless ``seed`` is set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 from gristmill.core.stats import StepStats
@@ -30,7 +32,7 @@ class ExactDedup(GlobalStep):
             instead of the raw text / line.
         partitions: partitions of the intermediate key files (0: one per 32 MiB of input,
             at least 16; never changes the result).
-        seed: hash seed.
+        seed: hash seed (default: the run's seed).
     """
 
     def __init__(
@@ -40,15 +42,14 @@ class ExactDedup(GlobalStep):
         keep: Literal["first", "url_hash"] = "first",
         normalize: bool = True,
         partitions: int = 0,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
-        super().__init__(key=key, keep=keep, normalize=normalize, partitions=partitions, seed=seed)
         if partitions < 0:
             raise ValueError("partitions must be 0 (automatic) or positive")
-        self.settings = ExactConfig(key, keep, normalize, partitions, seed)
+        self.settings = ExactConfig(key=key, keep=keep, normalize=normalize, partitions=partitions)
 
     def run(self, task: GlobalTask) -> dict[str, StepStats]:
-        return run_exact(self.name, task, self.settings)
+        return run_exact(self.name, task, _seeded(self, task))
 
 
 @register("bff_dedup")
@@ -70,7 +71,7 @@ class BffDedup(GlobalStep):
         batch_ngrams: n-grams probed per vectorised batch (working memory about 110 bytes
             per n-gram of a batch, beside the filter).
         actors: Ray actors holding a global filter (0: one per worker).
-        seed: hash seed.
+        seed: hash seed (default: the run's seed).
     """
 
     def __init__(
@@ -85,22 +86,18 @@ class BffDedup(GlobalStep):
         blocks: int = 64,
         batch_ngrams: int = 16384,
         actors: int = 0,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
-        super().__init__(
-            ngram_size=ngram_size, min_ngram_size=min_ngram_size, threshold=threshold,
-            fp_rate=fp_rate, expected_ngrams=expected_ngrams, shards=shards, blocks=blocks,
-            batch_ngrams=batch_ngrams, actors=actors, seed=seed,
-        )
         if not 0.0 < fp_rate < 1.0:
             raise ValueError(f"fp_rate must be in (0, 1), got {fp_rate}")
         self.settings = BffConfig(
-            ngram_size, min_ngram_size, float(threshold), float(fp_rate), expected_ngrams,
-            shards, blocks, batch_ngrams, actors, seed,
+            ngram_size=ngram_size, min_ngram_size=min_ngram_size, threshold=float(threshold),
+            fp_rate=float(fp_rate), expected_ngrams=expected_ngrams, shards=shards, blocks=blocks,
+            batch_ngrams=batch_ngrams, actors=actors,
         )
 
     def run(self, task: GlobalTask) -> dict[str, StepStats]:
-        return run_bff(self.name, task, self.settings)
+        return run_bff(self.name, task, _seeded(self, task))
 
 
 @register("minhash_dedup")
@@ -117,7 +114,7 @@ class MinhashDedup(GlobalStep):
             threshold.
         partitions: partitions of bucket and edge files (0: one per 32 MiB of input, at
             least 16; never changes the result).
-        seed: hash seed.
+        seed: hash seed of the permutations (default: the run's seed).
     """
 
     def __init__(
@@ -130,17 +127,27 @@ class MinhashDedup(GlobalStep):
         threshold: float = 0.8,
         verify: bool = False,
         partitions: int = 0,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
-        super().__init__(
-            ngram=ngram, num_perm=num_perm, bands=bands, rows=rows, threshold=threshold,
-            verify=verify, partitions=partitions, seed=seed,
-        )
         if partitions < 0:
             raise ValueError("partitions must be 0 (automatic) or positive")
-        params = MinhashParams(ngram, num_perm, bands, rows, float(threshold), seed)
+        params = MinhashParams(ngram=ngram, num_perm=num_perm, bands=bands, rows=rows,
+                               threshold=float(threshold))
         params.layout  # noqa: B018 (solve now so a bad layout fails at recipe load)
-        self.settings = MinhashConfig(params, verify, partitions)
+        self.settings = MinhashConfig(params=params, verify=verify, partitions=partitions)
 
     def run(self, task: GlobalTask) -> dict[str, StepStats]:
-        return run_minhash(self.name, task, self.settings)
+        seed = _seed(self, task)
+        settings = dataclasses.replace(
+            self.settings, params=dataclasses.replace(self.settings.params, seed=seed))
+        return run_minhash(self.name, task, settings)
+
+
+def _seed(step: GlobalStep, task: GlobalTask) -> int:
+    """The step's own ``seed`` when set, else the run's."""
+    seed = step.config.get("seed")
+    return task.context.seed if seed is None else seed
+
+
+def _seeded(step: ExactDedup | BffDedup, task: GlobalTask) -> ExactConfig | BffConfig:
+    return dataclasses.replace(step.settings, seed=_seed(step, task))

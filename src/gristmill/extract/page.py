@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,8 +23,6 @@ from gristmill.extract.guard import (
 from gristmill.extract.resiliparse_backend import extract_resiliparse, extract_resiliparse_full
 from gristmill.extract.trafilatura_backend import TrafilaturaFavor, extract_trafilatura
 
-log = logging.getLogger(__name__)
-
 HtmlBackend = Literal["cleaned", "resiliparse", "resiliparse_full", "trafilatura"]
 
 # Drop reasons, as counted in stats.json.
@@ -34,7 +31,10 @@ TOO_DEEP = "too_deep"
 TIMEOUT = "timeout"
 EMPTY = "empty"
 NOT_HTML = "not_html"
-EXTRACT_ERROR = "extract_error"
+
+
+class ExtractionError(Exception):
+    """The HTML extractor raised on a page (a bug or an unhandled input, not a drop)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,11 @@ def extract_page(
     Returns:
         an `Extraction`, or a `Drop` whose reason is one of ``too_large``, ``too_deep``
         (elements nested deeper than `DEFAULT_MAX_DEPTH`, resiliparse backends), ``not_html``,
-        ``timeout``, ``empty``, ``extract_error``. Never raises on bad input.
+        ``timeout``, ``empty``.
+
+    Raises:
+        ExtractionError: the extractor itself raised; the runner counts the document as
+            errored (not dropped), logs it in ``errors.jsonl`` and quarantines it.
     """
     if len(content) > max_bytes:
         return Drop(TOO_LARGE)
@@ -113,9 +117,10 @@ def extract_page(
             text = run_with_timeout(_html_extractor(backend, url, trafilatura_favor), timeout_s, page)
         except ExtractionTimeout:
             return Drop(TIMEOUT)
-        except Exception as exc:  # one bad page must not stop the shard; it is counted
-            log.warning("%s: %s extraction failed: %s: %s", where or url or "page", backend, type(exc).__name__, exc)
-            return Drop(EXTRACT_ERROR)
+        except Exception as exc:
+            raise ExtractionError(
+                f"{where or url or 'page'}: {backend} extraction failed: {type(exc).__name__}: {exc}"
+            ) from exc
         text, extractor = text.strip(), backend
     if not text:
         return Drop(EMPTY)

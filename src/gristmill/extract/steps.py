@@ -37,7 +37,8 @@ class ExtractText(Step):
     HTML backend. Drops: ``too_large`` (payload over ``max_bytes``), ``too_deep`` (elements
     nested deeper than a browser renders; resiliparse backends), ``not_html`` (images,
     PDF, other binary or non-page types), ``timeout`` (extraction over ``timeout_s``),
-    ``empty`` (nothing extracted), ``extract_error`` (the extractor raised; logged).
+    ``empty`` (nothing extracted). An extractor that raises makes the document an error
+    (counted, listed in ``errors.jsonl`` and quarantined), never a silent drop.
     Size, depth and time defaults and their sources: `gristmill.extract.guard`.
     """
 
@@ -55,17 +56,11 @@ class ExtractText(Step):
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         if timeout_s < 0:
             raise ValueError(f"timeout_s must be >= 0 (0 disables the limit), got {timeout_s}")
-        super().__init__(
-            backend=backend, max_bytes=max_bytes, timeout_s=timeout_s, trafilatura_favor=trafilatura_favor
-        )
-        self.backend = backend
         self.html_backend: HtmlBackend = "cleaned" if backend in ("auto", "wet") else backend
-        self.max_bytes = max_bytes
-        self.timeout_s = float(timeout_s)
-        self.trafilatura_favor = trafilatura_favor
 
     def apply(self, doc: Document) -> Document | Drop:
-        if doc.content is None or self.backend == "wet":
+        cfg = self.config
+        if doc.content is None or cfg["backend"] == "wet":
             doc.content = None
             if not doc.text.strip():
                 return Drop(EMPTY)
@@ -80,9 +75,9 @@ class ExtractText(Step):
             declared_charset=meta.get("http_charset"),
             url=doc.url,
             backend=self.html_backend,
-            max_bytes=self.max_bytes,
-            timeout_s=self.timeout_s,
-            trafilatura_favor=self.trafilatura_favor,
+            max_bytes=cfg["max_bytes"],
+            timeout_s=float(cfg["timeout_s"]),
+            trafilatura_favor=cfg["trafilatura_favor"],
             where=where,
         )
         doc.content = None

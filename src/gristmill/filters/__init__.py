@@ -17,7 +17,7 @@ Importing this package registers every filter step (one module per family):
   ``punctuation_line_modifier``, ``substring_filter``, ``within_page_dedup``
 * `gristmill.filters.fineweb`: ``fineweb_quality_filter``
 
-`gristmill.filters.bases` holds the base classes rules share; `gristmill.filters.funnel`
+`gristmill.filters.bases` holds the base classes rules share; `gristmill.engine.funnel`
 runs a recipe's filter steps over documents in memory (tests, benchmarks, notebooks).
 """
 

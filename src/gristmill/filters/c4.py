@@ -38,7 +38,7 @@ class WordLengthModifier(Step):
     kind = "modifier"
 
     def __init__(self, *, max_length: int = 1000) -> None:
-        super().__init__(max_length=max_length)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         limit = self.config["max_length"]
@@ -60,7 +60,7 @@ class CitationRemovalModifier(Step):
     kind = "modifier"
 
     def __init__(self) -> None:
-        super().__init__()
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         if "[" not in doc.text:
@@ -80,7 +80,7 @@ class PunctuationLineModifier(Step):
     kind = "modifier"
 
     def __init__(self, *, remove_ellipses: bool = True) -> None:
-        super().__init__(remove_ellipses=remove_ellipses)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         lines = doc.text.split("\n")
@@ -120,10 +120,6 @@ class SubstringFilter(Step):
     ) -> None:
         if banlist is None and banlist_file is None:
             raise ValueError("give banlist (strings) or banlist_file (a word-list file)")
-        super().__init__(
-            banlist=banlist, banlist_file=banlist_file, location=location, exact_word=exact_word,
-            case_sensitive=case_sensitive, dclm_compat=dclm_compat, reason=reason,
-        )
         self._pattern: re.Pattern[str] | None = None
         self._literal: str | None = None
 
@@ -149,8 +145,6 @@ class SubstringFilter(Step):
         self._pattern = re.compile(body)
 
     def apply(self, doc: Document) -> Document | Drop:
-        if self._pattern is None and self._literal is None:
-            self.setup(self.context)
         text = doc.text if self.config["case_sensitive"] else doc.text.lower()
         if self._literal is not None:
             found = self._literal in text
@@ -171,7 +165,7 @@ class WithinPageDedup(Step):
     kind = "modifier"
 
     def __init__(self, *, granularity: Literal["line", "paragraph"] = "line", normalize: bool = True) -> None:
-        super().__init__(granularity=granularity, normalize=normalize)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         sep = "\n" if self.config["granularity"] == "line" else "\n\n"

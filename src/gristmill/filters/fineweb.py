@@ -47,11 +47,7 @@ class FineWebQualityFilter(Step):
         char_duplicates_ratio: float = 0.01,
         new_line_ratio: float = 0.3,
     ) -> None:
-        super().__init__(
-            line_punct_thr=line_punct_thr, line_punct_exclude_zero=line_punct_exclude_zero,
-            short_line_thr=short_line_thr, short_line_length=short_line_length,
-            char_duplicates_ratio=char_duplicates_ratio, new_line_ratio=new_line_ratio,
-        )
+        ...
 
     def reason(self, text: str) -> str | None:
         """The first failing rule for ``text`` (None when all pass)."""

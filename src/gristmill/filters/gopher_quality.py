@@ -32,7 +32,7 @@ class WordLengthFilter(Step):
     kind = "filter"
 
     def __init__(self, *, min_length: float = 3, max_length: float = 10) -> None:
-        super().__init__(min_length=min_length, max_length=max_length)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         tokens = doc_text(doc.text).tokens
@@ -59,7 +59,7 @@ class SymbolRatioFilter(Step):
     kind = "filter"
 
     def __init__(self, *, max_symbol_to_word_ratio: float = 0.1) -> None:
-        super().__init__(max_symbol_to_word_ratio=max_symbol_to_word_ratio)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         n_words = len(doc_text(doc.text).tokens)
@@ -83,7 +83,7 @@ class BulletCountFilter(LineAffixShareFilter):
     reason = "bullet_lines"
 
     def __init__(self, *, max_bullet_start_ratio: float = 0.9) -> None:
-        super().__init__(max_bullet_start_ratio=max_bullet_start_ratio)
+        ...
 
 
 @register("ellipsis_count_filter")
@@ -100,7 +100,7 @@ class EllipsisCountFilter(LineAffixShareFilter):
     reason = "ellipsis_lines"
 
     def __init__(self, *, max_ellipsis_end_ratio: float = 0.3) -> None:
-        super().__init__(max_ellipsis_end_ratio=max_ellipsis_end_ratio)
+        ...
 
 
 @register("alphabetic_word_ratio_filter")
@@ -115,7 +115,7 @@ class AlphabeticWordRatioFilter(CharTableStep):
     kind = "filter"
 
     def __init__(self, *, max_ratio: float = 0.2) -> None:
-        super().__init__(max_ratio=max_ratio)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         n_tokens, n_alpha = count_tokens_with_alpha(doc.text)
@@ -139,7 +139,6 @@ class StopWordFilter(Step):
         self, *, min_stop_word: int = 2, count_unique: bool = False,
         stop_words: list[str] | None = None,
     ) -> None:
-        super().__init__(min_stop_word=min_stop_word, count_unique=count_unique, stop_words=stop_words)
         words = sorted({w.lower() for w in (stop_words or GOPHER_STOP_WORDS)}, key=len, reverse=True)
         # A whole whitespace token equal to a stop word: the text's own whitespace delimits it
         # (re's \s is exactly str.isspace, the separator of str.split).

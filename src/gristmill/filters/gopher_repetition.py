@@ -60,17 +60,11 @@ class GopherRepetitionFilter(Step):
         dup_para_frac: float = 0.30,
         dup_line_char_frac: float = 0.20,
         dup_para_char_frac: float = 0.20,
-        top_ngram_fractions: list[float] | None = None,
-        dup_ngram_fractions: list[float] | None = None,
+        top_ngram_fractions: list[float] | tuple[float, ...] = TOP_NGRAM_FRACTIONS,
+        dup_ngram_fractions: list[float] | tuple[float, ...] = DUP_NGRAM_FRACTIONS,
         skip_paragraph: bool = False,
     ) -> None:
-        top = list(top_ngram_fractions if top_ngram_fractions is not None else TOP_NGRAM_FRACTIONS)
-        dup = list(dup_ngram_fractions if dup_ngram_fractions is not None else DUP_NGRAM_FRACTIONS)
-        super().__init__(
-            dup_line_frac=dup_line_frac, dup_para_frac=dup_para_frac,
-            dup_line_char_frac=dup_line_char_frac, dup_para_char_frac=dup_para_char_frac,
-            top_ngram_fractions=top, dup_ngram_fractions=dup, skip_paragraph=skip_paragraph,
-        )
+        ...
 
     def reason(self, text: str) -> str | None:
         """The first failing rule for ``text`` (None when all pass)."""

@@ -96,7 +96,6 @@ class LanguageId(Step):
         self, *, model: str = PACKAGED_MODEL, key_prefix: str = "language_id_whole_page",
         dclm_compat: bool = False,
     ) -> None:
-        super().__init__(model=model, key_prefix=key_prefix, dclm_compat=dclm_compat)
         self._identifier: LanguageIdentifier | None = None
 
     @property
@@ -108,8 +107,6 @@ class LanguageId(Step):
         self._identifier = LanguageIdentifier(self.config["model"], context, self.config["dclm_compat"])
 
     def apply_batch(self, docs: list[Document]) -> list[Document | Drop]:
-        if self._identifier is None:
-            self.setup(self.context)
         assert self._identifier is not None
         for doc, langs in zip(docs, self._identifier.predict([d.text for d in docs]), strict=True):
             doc.metadata[self.key] = langs
@@ -132,14 +129,10 @@ class LanguageFilter(Step):
     kind = "filter"
 
     def __init__(
-        self, *, languages: list[str] | None = None, threshold: float = 0.65,
+        self, *, languages: list[str] | tuple[str, ...] = ("en",), threshold: float = 0.65,
         key: str = DEFAULT_KEY, model: str = PACKAGED_MODEL, dclm_compat: bool = False,
         reason: str = "language",
     ) -> None:
-        super().__init__(
-            languages=languages if languages is not None else ["en"],
-            threshold=threshold, key=key, model=model, dclm_compat=dclm_compat, reason=reason,
-        )
         self._identifier: LanguageIdentifier | None = None
 
     def _identify(self, docs: list[Document]) -> None:

@@ -58,10 +58,7 @@ class PageLengthFilter(Step):
         word_model: WordModel = "fasttext",
         reason: str | None = None,
     ) -> None:
-        super().__init__(
-            length_type=length_type, min_length=min_length, max_length=max_length,
-            word_model=word_model, reason=reason,
-        )
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         cfg = self.config

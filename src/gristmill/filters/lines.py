@@ -47,7 +47,7 @@ class WordCounterEnricher(Step):
     kind = "enricher"
 
     def __init__(self, *, key: str = "previous_word_count") -> None:
-        super().__init__(key=key)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         doc.metadata[self.config["key"]] = doc_text(doc.text).fasttext_word_count
@@ -81,7 +81,7 @@ class UppercaseRatioLineModifier(_CharRatioLineModifier):
     empty_reason = "uppercase_lines_empty"
 
     def __init__(self, *, max_ratio: float = 0.5) -> None:
-        super().__init__(max_ratio=max_ratio)
+        ...
 
 
 @register("numeric_ratio_line_modifier")
@@ -97,7 +97,7 @@ class NumericRatioLineModifier(_CharRatioLineModifier):
     empty_reason = "numeric_lines_empty"
 
     def __init__(self, *, max_ratio: float = 0.999999) -> None:
-        super().__init__(max_ratio=max_ratio)
+        ...
 
 
 _COUNTER_WORDS = (
@@ -123,7 +123,7 @@ class CounterLineModifier(Step):
     kind = "modifier"
 
     def __init__(self) -> None:
-        super().__init__()
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         lowered = doc.text.lower()
@@ -147,7 +147,7 @@ class LineLengthModifier(Step):
     kind = "modifier"
 
     def __init__(self, *, min_length: int = 0, max_length: int | None = None, reason: str = "line_length_empty") -> None:
-        super().__init__(min_length=min_length, max_length=max_length, reason=reason)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         lo, hi = self.config["min_length"], self.config["max_length"]
@@ -188,11 +188,6 @@ class SubstringLineModifier(Step):
         dclm_compat: bool = False,
         reason: str = "substring_lines_empty",
     ) -> None:
-        super().__init__(
-            banlist=banlist, location=location, max_length=max_length,
-            remove_substring_only=remove_substring_only, case_sensitive=case_sensitive,
-            dclm_compat=dclm_compat, reason=reason,
-        )
         words = [banlist] if isinstance(banlist, str) else list(banlist)
         if not case_sensitive:
             words = [w.lower() for w in words]
@@ -236,7 +231,7 @@ class WordRemovalRatioFilter(Step):
     kind = "filter"
 
     def __init__(self, *, prev_word_count_key: str = "previous_word_count", max_removed_ratio: float = 0.05) -> None:
-        super().__init__(prev_word_count_key=prev_word_count_key, max_removed_ratio=max_removed_ratio)
+        ...
 
     def apply(self, doc: Document) -> Document | Drop:
         key = self.config["prev_word_count_key"]

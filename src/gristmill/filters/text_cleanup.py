@@ -46,7 +46,6 @@ class UrlRemovalModifier(Step):
         self, *, tlds: str = "${assets}/iana_tlds.txt", dclm_compat: bool = False,
         reason: str = "url_removal_empty",
     ) -> None:
-        super().__init__(tlds=tlds, dclm_compat=dclm_compat, reason=reason)
         self._url: re.Pattern[str] | None = None
         self._gate: re.Pattern[str] | None = None
 
@@ -62,8 +61,6 @@ class UrlRemovalModifier(Step):
 
     def clean(self, text: str) -> str:
         """``text`` without its URLs and IPv4-like strings."""
-        if self._url is None:
-            self.setup(self.context)
         assert self._url is not None and self._gate is not None
         gate = self._gate.match(text) if self.config["dclm_compat"] else _URL_HINT.search(text)
         if gate:
@@ -89,7 +86,6 @@ class NewlineRemovalModifier(Step):
     def __init__(self, *, max_consecutive: int = 2) -> None:
         if max_consecutive < 1:
             raise ValueError("max_consecutive must be at least 1")
-        super().__init__(max_consecutive=max_consecutive)
         self._pattern = re.compile(f"\n{{{max_consecutive + 1},}}")
         self._replacement = "\n" * max_consecutive
 

@@ -112,10 +112,6 @@ class UrlDomainFilter(Step):
     ) -> None:
         if banlist_file is None and not domains:
             raise ValueError("give banlist_file or inline domains")
-        super().__init__(
-            banlist_file=banlist_file, member=member, domains=domains,
-            match_parent_domains=match_parent_domains, dclm_compat=dclm_compat, reason=reason,
-        )
         self._domains: DomainSet | None = None
         self._extra: DomainSet | None = None
 
@@ -139,8 +135,6 @@ class UrlDomainFilter(Step):
 
     def blocked(self, host: str) -> bool:
         """Whether ``host`` is listed (in the file or inline)."""
-        if self._extra is None:
-            self.setup(self.context)
         assert self._extra is not None
         return host in self._extra or (self._domains is not None and host in self._domains)
 
@@ -190,10 +184,6 @@ class UrlWordFilter(Step):
             raise ValueError("min_matches must be at least 1")
         if banlist_file is None and not banlist:
             raise ValueError("give banlist_file (a word-list file) or banlist (words)")
-        super().__init__(
-            banlist_file=banlist_file, banlist=banlist, match_substrings=match_substrings, ignore_chars=ignore_chars,
-            min_matches=min_matches, case_sensitive=case_sensitive, reason=reason,
-        )
         self._pattern: re.Pattern[str] | None = None
 
     def setup(self, context: StepContext) -> None:
@@ -210,8 +200,6 @@ class UrlWordFilter(Step):
 
     def matches(self, url: str) -> set[str]:
         """The distinct banned words found in ``url``."""
-        if self._pattern is None:
-            self.setup(self.context)
         assert self._pattern is not None
         if not self.config["case_sensitive"]:
             url = url.lower()

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gristmill import __version__
 from gristmill.core.errors import DownloadError, InputError
+from gristmill.core.version import gristmill_version
 
-USER_AGENT = f"gristmill/{__version__}"
+USER_AGENT = f"gristmill/{gristmill_version()}"
 
 # Hosts that never go through an HTTP proxy, whatever the environment says: tests serve a
 # mirror on loopback and must not leak to a proxy (or to the network) by accident.

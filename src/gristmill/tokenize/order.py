@@ -23,7 +23,6 @@ consecutive rows per step, wrapping into a new epoch at the end).
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import orjson
 import zstandard
 
 from gristmill.core.errors import InputError
+from gristmill.io.run_folder import read_run_config, read_state, resolve_checkpoint
 from gristmill.tokenize.shards import TokenDataset, chunk_stem
 
 SPAN_COLUMNS = ("row", "part", "line", "doc_start", "doc_end", "row_start")
@@ -200,12 +200,10 @@ def checkpoint_documents(run: str | Path, checkpoint: str | Path | None = None) 
 
     ``{s.id for s in checkpoint_documents(run)}`` is the set of documents the model has seen.
     """
-    from gristmill.train import checkpoint as ckpt  # the run-folder layout lives with training
-
     run = Path(run)
-    path = ckpt.resolve_checkpoint(checkpoint if checkpoint is not None else run)
-    state = ckpt.read_state(path)
-    config = json.loads((run / "config.json").read_text())
+    path = resolve_checkpoint(checkpoint if checkpoint is not None else run)
+    state = read_state(path)
+    config = read_run_config(run)
     order = DataOrder(config["data"]["path"])
     batch = int(config["scale"]["global_batch"])
     cooldown_from = int(config["schedule"]["cooldown_start"])

@@ -35,7 +35,7 @@ from tokenizers import Tokenizer
 
 from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError, InputError
-from gristmill.core.executors import make_executor
+from gristmill.core.executor import Executor, InProcessExecutor
 from gristmill.io.atomic import atomic_output, write_atomic
 from gristmill.tokenize.documents import Batch, ReadReport, document_batches, prefetch
 from gristmill.tokenize.meco import MecoConfig, cooldown_document
@@ -279,9 +279,7 @@ def tokenize_corpus(
     cooldown_inputs: list[str] | None = None,
     chunks: int | None = None,
     seed: int = 0,
-    executor: str = "local",
-    workers: int | None = None,
-    address: str | None = None,
+    executor: Executor | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Tokenize, pack, shuffle and chunk ``inputs`` into the token folder ``out``.
@@ -291,8 +289,10 @@ def tokenize_corpus(
     ``cooldown_inputs`` are given, from those files only: a separate pool never seen in the
     main phase, as MeCo trained its cooldown (training.md §1.3).
 
-    Returns the index written to ``out/index.json``. Raises `GristmillError` for bad arguments
-    or when ``out`` already holds a finished token folder.
+    Tasks run on ``executor`` (the caller's process pool or Ray; in this process when None);
+    the result does not depend on which. Returns the index written to ``out/index.json``.
+    Raises `GristmillError` for bad arguments or when ``out`` already holds a finished token
+    folder.
     """
     meco = meco or MecoConfig()
     out = Path(out)
@@ -326,7 +326,7 @@ def tokenize_corpus(
     sources = [(src, "main") for src in inputs] + [(src, "cooldown") for src in cooldown_inputs]
     dtype = token_dtype(vocab_size)
 
-    pool = make_executor(executor, workers, address)
+    pool = executor or InProcessExecutor()
     try:
         threads = max(1, (os.cpu_count() or 1) // max(1, min(pool.workers, len(sources))))
         file_tasks = [
@@ -365,7 +365,8 @@ def tokenize_corpus(
             if progress:
                 progress("shuffle", n, len(chunk_tasks))
     finally:
-        pool.close()
+        if executor is None:
+            pool.close()  # the caller's executor is the caller's to close
 
     errors = [e for s in parts for e in s["errors"]]
     with open(out / "errors.jsonl", "wb") as fh:
@@ -411,8 +412,8 @@ def tokenize_corpus(
     write_atomic(out / INDEX, json.dumps(index, indent=1).encode())
     run_stats = {
         "stage": "tokenize",
-        "executor": executor,
-        "workers": workers,
+        "executor": pool.kind,
+        "workers": pool.workers,
         "seconds": round(time.perf_counter() - started, 3),
         "file_seconds": [s["seconds"] for s in parts],
         **index["totals"],

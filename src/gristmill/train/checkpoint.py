@@ -1,6 +1,7 @@
 """Checkpoints as safetensors: model, optimizer, RNG states and the data cursor.
 
-One folder per checkpoint (``checkpoints/step-00001234/``) holding ``model.safetensors``,
+One folder per checkpoint (``checkpoints/step-00001234/``, the layout of
+`gristmill.io.run_folder`) holding ``model.safetensors``,
 ``optimizer.safetensors`` (AdamW moments and step per parameter name), ``rng.safetensors`` and
 ``state.json`` (step, tokens seen, data cursor, chunks completed, optimizer param groups). Full
 (unsharded) state dicts are gathered through ``torch.distributed.checkpoint.state_dict``, which
@@ -29,14 +30,16 @@ from torch.distributed.checkpoint.state_dict import (
 
 from gristmill.core.errors import GristmillError
 from gristmill.io.atomic import write_atomic
+from gristmill.io.run_folder import (  # noqa: F401  (the layout, re-exported for callers)
+    CHECKPOINTS,
+    LATEST,
+    checkpoint_name,
+    latest_checkpoint,
+    read_state,
+    resolve_checkpoint,
+)
 
-CHECKPOINTS = "checkpoints"
-LATEST = "latest"
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
-
-
-def checkpoint_name(step: int) -> str:
-    return f"step-{step:08d}"
 
 
 def gather_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict, list]:
@@ -84,39 +87,6 @@ def save_checkpoint(
     os.replace(tmp, final)
     write_atomic(root / LATEST, final.name.encode())
     return final
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint ``latest`` points at; when the pointer is missing or names no complete
-    folder (deleted by hand, damaged), the newest complete ``step-N`` folder, so that a resume
-    never silently restarts a run that has checkpoints."""
-    root = run_dir / CHECKPOINTS
-    pointer = root / LATEST
-    if pointer.is_file():
-        path = root / pointer.read_text(errors="replace").strip()
-        if path.name and (path / "state.json").is_file():
-            return path
-    complete = sorted(p for p in root.glob("step-*") if (p / "state.json").is_file())
-    return complete[-1] if complete else None
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder, or a run folder (its latest checkpoint)."""
-    p = Path(path)
-    if (p / "model.safetensors").is_file() and (p / "state.json").is_file():
-        return p
-    latest = latest_checkpoint(p)
-    if latest is None:
-        raise GristmillError(f"{p} is neither a checkpoint folder nor a run folder with checkpoints")
-    return latest
-
-
-def read_state(ckpt: Path) -> dict[str, Any]:
-    path = ckpt / "state.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise GristmillError(f"{path}: unreadable checkpoint state ({exc})") from exc
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -40,6 +40,7 @@ import torch
 import torch.distributed as dist
 
 from gristmill.core.errors import GristmillError
+from gristmill.core.version import gristmill_version
 from gristmill.io.atomic import write_atomic
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.train import checkpoint as ckpt
@@ -94,14 +95,12 @@ def cooldown_start(total_steps: int, fraction: float) -> int:
 def code_version() -> dict[str, Any]:
     """gristmill version, git commit and dirty state when in a checkout, and a hash of the
     training/tokenize sources (identifies the code even outside git)."""
-    import gristmill
-
-    pkg = Path(gristmill.__file__).parent
+    pkg = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for sub in ("train", "tokenize"):
         for f in sorted((pkg / sub).glob("*.py")):
             digest.update(f.name.encode() + f.read_bytes())
-    info: dict[str, Any] = {"gristmill": gristmill.__version__, "source_sha256": digest.hexdigest()}
+    info: dict[str, Any] = {"gristmill": gristmill_version(), "source_sha256": digest.hexdigest()}
     try:
         commit = subprocess.run(["git", "-C", str(pkg), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode == 0:

@@ -6,13 +6,16 @@ header::
     name: refinedweb
     description: DCLM's RefinedWeb reproduction
     seed: 0
+    plugins: [my_lab.filters]              # optional: modules that register steps of your own
     steps:
       - extract_text: {backend: auto}
       - language_filter: {languages: [en], threshold: 0.65}
       - page_length_filter                 # a bare name uses the step's defaults
+      - my_lab.filters:BoilerplateFilter: {max_share: 0.3}   # a class path needs no registration
 
 ``- step: NAME`` followed by the keyword arguments on the same mapping is also accepted (DCLM's
-``func:`` style). Unknown top-level keys, unknown steps, unknown keyword arguments and values
+``func:`` style). Shipped recipes live in the package (``gristmill/recipes/*.yaml``) and are
+found by name. Unknown top-level keys, unknown steps, unknown keyword arguments and values
 of the wrong type are errors that name the file and line. ``${assets}`` in any string resolves
 to the assets folder (``--assets DIR``, else ``$GRISTMILL_ASSETS``, else the user cache), so
 recipes name word lists and models without machine paths. YAML is parsed with the safe loader:
@@ -22,8 +25,9 @@ a recipe never executes code.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +35,12 @@ import orjson
 import yaml
 
 from gristmill.core.errors import RecipeError
-from gristmill.core.step import Step, build_step
+from gristmill.core.step import Step
+from gristmill.engine.registry import build_step, import_plugins, step_name
 
-TOP_LEVEL_KEYS = {"name", "description", "seed", "steps"}
+TOP_LEVEL_KEYS = {"name", "description", "seed", "plugins", "steps"}
 ASSETS_TOKEN = "${assets}"
-RECIPES_DIR = Path(__file__).resolve().parents[3] / "recipes"
+RECIPES_PACKAGE = "gristmill.recipes"
 
 
 def default_assets_dir() -> Path:
@@ -68,23 +73,31 @@ class Recipe:
     seed: int = 0
     source: str = "<recipe>"
     assets: Path | None = None
+    plugins: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "description": self.description,
             "seed": self.seed,
+            **({"plugins": list(self.plugins)} if self.plugins else {}),
             "steps": [{s.name: s.kwargs} for s in self.steps],
         }
 
     @property
     def hash(self) -> str:
-        """sha256 of the canonical recipe (steps, arguments, seed), independent of file layout."""
-        canonical = orjson.dumps(
-            {"seed": self.seed, "steps": [[s.name, s.kwargs] for s in self.steps]},
-            option=orjson.OPT_SORT_KEYS,
-        )
+        """sha256 of the canonical recipe (steps, arguments, seed, plugin modules), independent
+        of file layout."""
+        body: dict[str, Any] = {"seed": self.seed, "steps": [[s.name, s.kwargs] for s in self.steps]}
+        if self.plugins:
+            body["plugins"] = sorted(self.plugins)
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()
+
+    def add_plugins(self, modules: list[str]) -> None:
+        """Import more plugin modules (``--plugins``) and record them, so workers import them."""
+        import_plugins(modules)
+        self.plugins.extend(m for m in modules if m not in self.plugins)
 
     def resolved_kwargs(self, spec: StepSpec) -> dict[str, Any]:
         assets = str(self.assets or default_assets_dir())
@@ -92,6 +105,7 @@ class Recipe:
 
     def build_steps(self) -> list[Step]:
         """Construct (and so validate) every step; raises RecipeError naming the line."""
+        import_plugins(self.plugins)
         return [
             build_step(spec.name, self.resolved_kwargs(spec), spec.where(self.source))
             for spec in self.steps
@@ -195,6 +209,9 @@ def parse_recipe(text: str, source: str = "<recipe>", assets: Path | None = None
     for key in ("name", "description"):
         if key in header and not isinstance(header[key], str):
             raise RecipeError(f"{source}: {key!r} must be a string")
+    plugins = header.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(m, str) for m in plugins):
+        raise RecipeError(f"{source}: 'plugins' must be a list of module names")
     recipe = Recipe(
         name=header.get("name") or Path(source).stem,
         description=header.get("description", ""),
@@ -202,6 +219,7 @@ def parse_recipe(text: str, source: str = "<recipe>", assets: Path | None = None
         steps=[_parse_step(item, source) for item in steps_node.value],
         source=source,
         assets=assets,
+        plugins=list(plugins),
     )
     if not recipe.steps:
         raise RecipeError(f"{source}: recipe has no steps")
@@ -209,27 +227,33 @@ def parse_recipe(text: str, source: str = "<recipe>", assets: Path | None = None
     return recipe
 
 
-def find_recipe(name_or_path: str) -> Path:
-    """A recipe file by path, or a shipped recipe by name (``refinedweb`` → recipes/refinedweb.yaml)."""
+def shipped_recipes() -> list[str]:
+    """Names of the recipes that ship inside the package."""
+    folder = importlib.resources.files(RECIPES_PACKAGE)
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_recipe(name_or_path: str) -> tuple[str, str]:
+    """(text, source name) of a recipe file by path, or of a shipped recipe by name."""
     path = Path(name_or_path)
     if path.is_file():
-        return path
-    shipped = RECIPES_DIR / f"{name_or_path}.yaml"
-    if shipped.is_file():
-        return shipped
-    available = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")) if RECIPES_DIR.is_dir() else []
-    hint = f" (shipped recipes: {', '.join(available)})" if available else ""
-    raise RecipeError(f"recipe not found: {name_or_path}{hint}")
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError(f"cannot read recipe {path}: {exc}") from exc
+    if "/" not in name_or_path and not name_or_path.endswith((".yaml", ".yml")):
+        shipped = importlib.resources.files(RECIPES_PACKAGE) / f"{name_or_path}.yaml"
+        if shipped.is_file():
+            return shipped.read_text(encoding="utf-8"), f"{name_or_path}.yaml (shipped)"
+    raise RecipeError(
+        f"recipe not found: {name_or_path} (shipped recipes: {', '.join(shipped_recipes())})"
+    )
 
 
 def load_recipe(name_or_path: str, assets: Path | None = None) -> Recipe:
     """Load and validate a recipe file or shipped recipe name."""
-    path = find_recipe(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read recipe {path}: {exc}") from exc
-    return parse_recipe(text, source=str(path), assets=assets)
+    text, source = _read_recipe(name_or_path)
+    return parse_recipe(text, source=source, assets=assets)
 
 
 def recipe_from_steps(steps: list[Any], name: str = "custom", seed: int = 0,
@@ -238,7 +262,7 @@ def recipe_from_steps(steps: list[Any], name: str = "custom", seed: int = 0,
     specs: list[StepSpec] = []
     for s in steps:
         if isinstance(s, Step):
-            specs.append(StepSpec(s.name, dict(s.config)))
+            specs.append(StepSpec(step_name(type(s)), dict(s.config)))
         elif isinstance(s, str):
             specs.append(StepSpec(s, {}))
         elif isinstance(s, dict) and len(s) == 1:

@@ -1,9 +1,9 @@
-"""Executors map independent tasks to workers and return their results in task order.
+"""The executors: a process pool on this machine, or Ray tasks on a cluster.
 
-An executor knows nothing about steps: it runs a picklable top-level function over a list of
-picklable tasks. `LocalExecutor` uses a process pool on this machine (nothing to start);
-`RayExecutor` submits the same function as Ray tasks. Both return results in the order of the
-tasks, so whatever is assembled from them is independent of worker count and scheduling.
+Both implement `gristmill.core.executor.Executor` and know nothing about steps.
+`LocalExecutor` uses a process pool on this machine (nothing to start); `RayExecutor` submits
+the same function as Ray tasks. `map` returns results in task order, so whatever is
+assembled from them is independent of worker count and scheduling.
 """
 
 from __future__ import annotations
@@ -15,40 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from gristmill.core.errors import GristmillError
+from gristmill.core.executor import Executor, OrderedMap
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class Executor(Protocol):
-    kind: str
-    workers: int
-
-    def imap(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
-        """Yield ``(task index, result)`` as tasks finish (any order)."""
-        ...
-
-    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
-        """Run ``fn`` on every task; results in task order."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class _OrderedMap:
-    """`map` in task order on top of an executor's `imap`."""
-
-    def imap(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
-        raise NotImplementedError
-
-    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
-        results: list[Any] = [None] * len(tasks)
-        for i, r in self.imap(fn, tasks):
-            results[i] = r
-        return results
 
 
 # How often a pool worker checks that the process that started it is still alive.
@@ -71,7 +44,7 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
-class LocalExecutor(_OrderedMap):
+class LocalExecutor(OrderedMap):
     """A process pool on this machine; ``workers=1`` runs tasks in this process."""
 
     kind = "local"
@@ -118,7 +91,7 @@ def _check_reachable(address: str) -> None:
         raise GristmillError(f"cannot reach Ray at {address!r}: {exc.strerror or exc}") from exc
 
 
-class RayExecutor(_OrderedMap):
+class RayExecutor(OrderedMap):
     """Ray tasks on a cluster (``address="auto"``) or a local Ray started on demand."""
 
     kind = "ray"

@@ -31,19 +31,22 @@ from typing import Any
 import orjson
 
 from gristmill.core.errors import GristmillError
-from gristmill.core.executors import Executor, make_executor
-from gristmill.core.recipe import Recipe, StepSpec, load_recipe, recipe_from_steps
-from gristmill.core.shard import (
+from gristmill.core.executor import Executor
+from gristmill.core.stats import StepStats
+from gristmill.core.step import GlobalStep, GlobalTask, StepContext
+from gristmill.engine.chain import step_labels
+from gristmill.engine.executors import make_executor
+from gristmill.engine.recipe import Recipe, StepSpec, load_recipe, recipe_from_steps
+from gristmill.engine.registry import build_step, step_class
+from gristmill.engine.shard import (
     READER_STEP,
     ShardResult,
     ShardTask,
     process_shard,
     read_marker,
-    step_labels,
 )
-from gristmill.core.stats import StepStats
-from gristmill.core.step import GlobalStep, GlobalTask, StepContext, build_step
 from gristmill.io.atomic import write_atomic
+from gristmill.io.paths import common_root, expand_inputs, shard_name
 
 VERSIONED_PACKAGES = (
     "gristmill", "fastwarc", "resiliparse", "trafilatura", "zstandard", "pyarrow", "numpy",
@@ -78,13 +81,14 @@ def package_versions() -> dict[str, str]:
 
 
 def _stages(specs: list[StepSpec]) -> list[tuple[str, list[StepSpec]]]:
-    """Split steps into ("local", [...]) and ("global", [one]) stages, in order."""
-    from gristmill.core.step import registry
-
-    steps = registry()
+    """Split steps into ("local", [...]) and ("global", [one]) stages, in order. A recipe
+    that starts with a global step gets a first local stage of no steps, which only reads
+    the inputs into shard files for it."""
     stages: list[tuple[str, list[StepSpec]]] = []
     for spec in specs:
-        if issubclass(steps[spec.name], GlobalStep):
+        if issubclass(step_class(spec.name), GlobalStep):
+            if not stages:
+                stages.append(("local", []))
             stages.append(("global", [spec]))
         elif stages and stages[-1][0] == "local":
             stages[-1][1].append(spec)
@@ -124,9 +128,8 @@ class Pipeline:
         keep_dropped: bool = False,
         seed: int | None = None,
         progress: bool = False,
+        keep_work: bool = False,
     ) -> RunResult:
-        from gristmill.io.paths import common_root, expand_inputs, shard_name
-
         out = Path(output)
         if seed is not None:
             self.recipe.seed = seed
@@ -163,7 +166,7 @@ class Pipeline:
                 else:
                     results, done_before, todo, ex = self._run_global_stage(
                         index, specs[0], stage_inputs, docs_dir, out, state, ex, executor,
-                        workers, ray_address, keep_dropped, first=index == 0,
+                        workers, ray_address, keep_dropped, keep_work,
                     )
                 total_done_before += done_before
                 total_todo += todo
@@ -207,6 +210,7 @@ class Pipeline:
         all_labels = step_labels([s.name for s in self.recipe.steps])
         labels = tuple(all_labels[i] for spec in specs
                        for i, s in enumerate(self.recipe.steps) if s is spec)
+        plugins = tuple(self.recipe.plugins)
         assets = str(self.recipe.assets) if self.recipe.assets else None
         tasks: list[ShardTask] = []
         results: dict[str, ShardResult] = {}
@@ -229,11 +233,13 @@ class Pipeline:
                 count_reader=first,
                 source_label=_label(path) if first else "",
                 labels=labels,
+                plugins=plugins,
             ))
         done_before = len(results)
         if tasks:
             ex = self._executor(ex, executor, workers, ray_address)
-            bar = _progress(progress, f"stage {index}: {len(specs)} step(s)", len(tasks))
+            what = f"{len(specs)} step(s)" if specs else "reading inputs"
+            bar = _progress(progress, f"stage {index}: {what}", len(tasks))
             for i, result in ex.imap(process_shard, tasks):
                 results[tasks[i].shard] = result
                 bar.advance()
@@ -241,12 +247,7 @@ class Pipeline:
         return results, done_before, len(tasks), ex
 
     def _run_global_stage(self, index, spec, inputs, docs_dir, out, state, ex, executor,
-                          workers, ray_address, keep_dropped, first):
-        if first:
-            raise GristmillError(
-                f"global step {spec.name!r} cannot be the first step: it needs documents, "
-                "so put extraction (or any local step) before it"
-            )
+                          workers, ray_address, keep_dropped, keep_work):
         marker = state / f"stage-{index}" / "global.done.json"
         if marker.is_file():
             data = orjson.loads(marker.read_bytes())
@@ -274,7 +275,8 @@ class Pipeline:
                 s = StepStats.from_dict(s)
             results[name] = ShardResult(name, [s])
         write_atomic(marker, _dumps({k: v.to_dict() for k, v in results.items()}))
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep_work:
+            shutil.rmtree(work, ignore_errors=True)
         return results, 0, len(inputs), ex
 
     # -- assembling outputs ----------------------------------------------------------------

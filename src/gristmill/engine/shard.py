@@ -2,15 +2,16 @@
 
 `process_shard` is a top-level function of a picklable `ShardTask`, so the local process pool
 and Ray run exactly the same code. Steps travel as config and are built (models loaded) once
-per worker process. Outputs go to temporary names and are renamed on success; the done marker,
-holding the shard's stats and errors, is written last. A shard without a marker is redone from
-scratch, so a killed run loses or duplicates nothing.
+per worker process (after importing the task's plugin modules, so a user's own steps resolve
+on any worker). Documents go through `gristmill.engine.chain.StepChain`, the one step runner.
+Outputs go to temporary names and are renamed on success; the done marker, holding the
+shard's stats and errors, is written last. A shard without a marker is redone from scratch,
+so a killed run loses or duplicates nothing.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,13 @@ import orjson
 
 from gristmill.core.document import Document
 from gristmill.core.errors import RecordError
-from gristmill.core.recipe import build_step
 from gristmill.core.stats import StepStats
-from gristmill.core.step import Drop, Step, StepContext
+from gristmill.core.step import Step, StepContext
+from gristmill.engine.chain import StepChain, doc_bytes, where
+from gristmill.engine.registry import build_step, import_plugins
 from gristmill.io.atomic import stale_temps, write_atomic
-from gristmill.io.serialize import utf8_size
+from gristmill.io.readers import read_documents
+from gristmill.io.writers import open_writer
 
 BATCH_SIZE = 256
 READER_STEP = "read"
@@ -48,6 +51,8 @@ class ShardTask:
     # Recipe-wide names of the steps (a repeated step is "name#2", ...), for stats and
     # dropped-document folders; empty means the step names themselves.
     labels: tuple[str, ...] = ()
+    # Modules that register the recipe's own steps; every worker imports them first.
+    plugins: tuple[str, ...] = ()
 
 
 @dataclass
@@ -85,9 +90,10 @@ _STEP_CACHE: dict[bytes, list[Step]] = {}
 
 
 def _built_steps(task: ShardTask) -> list[Step]:
-    key = orjson.dumps([task.steps, task.seed, task.assets], option=orjson.OPT_SORT_KEYS)
+    key = orjson.dumps([task.steps, task.seed, task.assets, task.plugins], option=orjson.OPT_SORT_KEYS)
     steps = _STEP_CACHE.get(key)
     if steps is None:
+        import_plugins(task.plugins)
         context = StepContext(seed=task.seed, assets=Path(task.assets) if task.assets else None)
         steps = [build_step(name, dict(kwargs)) for name, kwargs in task.steps]
         for step in steps:
@@ -96,44 +102,17 @@ def _built_steps(task: ShardTask) -> list[Step]:
     return steps
 
 
-def step_labels(names: list[str]) -> list[str]:
-    """Names for the stats table: a step used more than once gets ``#2``, ``#3``, ..."""
-    seen: Counter[str] = Counter()
-    labels = []
-    for name in names:
-        seen[name] += 1
-        labels.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
-    return labels
-
-
-def _doc_bytes(doc: Document) -> int:
-    if doc.content is not None and not doc.text:
-        return len(doc.content)
-    return utf8_size(doc.text)
-
-
-def _where(doc: Document) -> dict[str, Any]:
-    meta = doc.metadata
-    offset = meta.get("record_offset", meta.get("record_index"))
-    return {"file": meta.get("source_file", ""), "offset": offset, "id": doc.id}
-
-
 class _ShardRun:
-    """State of one shard being processed (writers, stats, errors)."""
+    """State of one shard being processed: the step chain, its writers and errors."""
 
     def __init__(self, task: ShardTask, steps: list[Step]) -> None:
-        from gristmill.io.writers import open_writer
-
         self.task = task
-        self.steps = steps
-        labels = task.labels or tuple(step_labels([s.name for s in steps]))
-        self.stats = [StepStats(label) for label in labels]
+        self.chain = StepChain(steps, task.labels)
         self.reader_stats = StepStats(READER_STEP)
         self.errors: list[dict[str, Any]] = []
         self.out = open_writer(task.output_path)
         self.dropped: dict[tuple[str, str], Any] = {}
         self.quarantine = None
-        self._open_writer = open_writer
 
     def _write_dropped(self, step: Step, label: str, doc: Document, reason: str) -> None:
         if self.task.dropped_dir is None:
@@ -143,65 +122,27 @@ class _ShardRun:
         if writer is None:
             path = Path(self.task.dropped_dir) / label / reason / f"{self.task.shard}.jsonl.zst"
             path.parent.mkdir(parents=True, exist_ok=True)
-            writer = self._open_writer(path)
+            writer = open_writer(path)
             self.dropped[key] = writer
         doc.content = None
         doc.metadata["drop_step"] = step.name
         doc.metadata["drop_reason"] = reason
         writer.write(doc)
 
-    def _quarantine(self, doc: Document) -> None:
+    def _error(self, step: Step, doc: Document, message: str) -> None:
+        self.errors.append({**where(doc), "step": step.name, "message": message})
         if self.task.quarantine_path is None:
             return
         if self.quarantine is None:
             Path(self.task.quarantine_path).parent.mkdir(parents=True, exist_ok=True)
-            self.quarantine = self._open_writer(self.task.quarantine_path)
+            self.quarantine = open_writer(self.task.quarantine_path)
         doc.content = None
         self.quarantine.write(doc)
 
-    def _apply(self, step: Step, batch: list[Document]) -> list[Document | Drop | BaseException]:
-        try:
-            return list(step.apply_batch(batch))
-        except Exception:  # isolate the bad document(s) one by one
-            results: list[Document | Drop | BaseException] = []
-            for doc in batch:
-                try:
-                    results.append(step.apply(doc))
-                except Exception as exc:
-                    results.append(exc)
-            return results
-
     def flush(self, batch: list[Document], sizes: list[int]) -> None:
         """Run the steps over a batch (``sizes``: each document's bytes, measured on reading)."""
-        for step, stats in zip(self.steps, self.stats, strict=True):
-            if not batch:
-                return
-            texts = [d.text for d in batch]
-            t0 = time.process_time()
-            results = self._apply(step, batch)
-            stats.seconds += time.process_time() - t0
-            stats.docs_in += len(batch)
-            stats.bytes_in += sum(sizes)
-            kept: list[Document] = []
-            kept_sizes: list[int] = []
-            for doc, old_text, size, result in zip(batch, texts, sizes, results, strict=True):
-                if isinstance(result, Document):
-                    if result.text is not old_text or result is not doc:
-                        size = _doc_bytes(result)
-                    kept.append(result)
-                    kept_sizes.append(size)
-                elif isinstance(result, Drop):
-                    stats.dropped[result.reason] += 1
-                    self._write_dropped(step, stats.name, doc, result.reason)
-                else:
-                    stats.errors += 1
-                    message = "".join(traceback.format_exception_only(type(result), result)).strip()
-                    self.errors.append({**_where(doc), "step": step.name, "message": message})
-                    self._quarantine(doc)
-            stats.docs_out += len(kept)
-            stats.bytes_out += sum(kept_sizes)
-            batch, sizes = kept, kept_sizes
-        for doc in batch:
+        kept, _ = self.chain.run(batch, sizes, self._write_dropped, self._error)
+        for doc in kept:
             doc.content = None
             self.out.write(doc)
 
@@ -231,8 +172,6 @@ def _remove_stale_temps(task: ShardTask) -> None:
 
 def process_shard(task: ShardTask) -> ShardResult:
     """Run the task's steps over its input file; write outputs, then the done marker."""
-    from gristmill.io.readers import read_documents
-
     started = time.perf_counter()
     _remove_stale_temps(task)
     steps = _built_steps(task)
@@ -255,7 +194,7 @@ def process_shard(task: ShardTask) -> ShardResult:
                 continue
             run.reader_stats.docs_in += 1
             run.reader_stats.docs_out += 1
-            size = _doc_bytes(item)
+            size = doc_bytes(item)
             run.reader_stats.bytes_in += size
             run.reader_stats.bytes_out += size
             batch.append(item)
@@ -269,7 +208,7 @@ def process_shard(task: ShardTask) -> ShardResult:
         run.close(ok)
     run.reader_stats.docs_in += run.reader_stats.errors
     skipped = Counter(getattr(reader, "skipped", {}))
-    all_stats = ([run.reader_stats] if task.count_reader else []) + run.stats
+    all_stats = ([run.reader_stats] if task.count_reader else []) + run.chain.stats
     result = ShardResult(task.shard, all_stats, run.errors, skipped,
                          time.perf_counter() - started)
     write_atomic(Path(task.marker_path),
