@@ -9,6 +9,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from crossproc import python_output
 from gristmill.cli import main
 from gristmill.tokenize import TokenDataset, eot_id, load_tokenizer
 from gristmill.tokenize.order import DataOrder, read_document_table
@@ -27,9 +28,10 @@ def test_trained_bpe_has_eot_zero_round_trips_and_is_deterministic(corpus, tmp_p
     assert eot_id(tok) == 0
     text = "Deon Jones (born January 4, 1993) is an American — basketball player. ünïcödé"
     assert tok.decode(tok.encode(text).ids) == text
-    again = tmp_path / "again.json"
-    assert main(["tokenizer", "train", "--input", str(corpus["wiki"]), str(corpus["forum"]),
-                 "--vocab-size", "512", "--out", str(again)]) == 0
+    again = tmp_path / "again.json"  # fitted again in another process
+    python_output("from gristmill.cli import main; raise SystemExit(main(['tokenizer', 'train', "
+                  f"'--input', {str(corpus['wiki'])!r}, {str(corpus['forum'])!r}, "
+                  f"'--vocab-size', '512', '--out', {str(again)!r}]))")
     assert again.read_bytes() == corpus["tokenizer"].read_bytes()
 
 

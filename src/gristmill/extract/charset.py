@@ -5,7 +5,8 @@ Order of evidence, most trusted first (WHATWG "encoding sniffing" order, simplif
 1. a byte-order mark (it overrides every declaration in browsers too);
 2. the charset declared in the HTTP ``Content-Type`` header, if it names a known codec *and*
    the bytes decode under it without error (a wrong header is common: DCLM simply skipped
-   pages whose ``html.decode("utf-8")`` failed, see reference/dclm.md §1.5; we try harder);
+   pages whose ``html.decode("utf-8")`` failed, in mlfoundations/dclm
+   ``tools/commoncrawl/process_common_crawl_w_ray.py``; we try harder);
 3. a ``<meta charset>`` / ``http-equiv`` declaration in the first 1,024 bytes, then
    ``uchardet`` statistics — both through resiliparse's ``detect_encoding(from_html_meta=True)``;
 4. the guess is tried strictly, then UTF-8 and Windows-1252 (the fallbacks of resiliparse's

@@ -1,7 +1,7 @@
 """resiliparse extraction exactly as DCLM ran it, and its full-page (WET-like) variant.
 
 DCLM-Pool text is ``extract_plain_text(html, main_content=True)`` with every other argument
-at its default (reference/dclm.md §1.5; mlfoundations/dclm
+at its default (DCLM paper, Li et al. 2024, arXiv 2406.11794, §3.1 and App. E; mlfoundations/dclm
 ``tools/commoncrawl/process_common_crawl_w_ray.py``): formatting preserved, list bullets and
 alt texts on, links / form fields / noscript off, comment sections counted as main content.
 """
@@ -21,7 +21,8 @@ def extract_resiliparse(html: str | HTMLTree) -> str:
 def extract_dclm_pool(body: bytes) -> str:
     """DCLM-Pool's text of one HTTP response body: decoded as UTF-8, then `extract_resiliparse`.
 
-    DCLM skips a body that is not UTF-8 (reference/dclm.md §1.5, DCLM-Pool); here it is decoded
+    DCLM skips a body that is not UTF-8 (``html.decode("utf-8")`` in mlfoundations/dclm
+    ``tools/commoncrawl/process_common_crawl_w_ray.py``); here it is decoded
     with resiliparse's encoding detection instead, so every page of a sample yields a document.
     """
     try:

