@@ -123,7 +123,9 @@ def test_bad_records_are_counted_and_the_rest_deduplicated(tmp_path, capsys):
     good = {"id": "a", "text": "same text here", "url": "", "metadata": {}}
     path.write_bytes(b"\n".join([orjson.dumps(good), b"{not json", orjson.dumps({**good, "id": "b"}), b""]))
     out = tmp_path / "out"
-    assert main(["dedup", "--method", "exact", "--input", str(path), "--output", str(out), "--quiet"]) == 0
+    argv = ["dedup", "--method", "exact", "--input", str(path), "--output", str(out), "--quiet"]
+    assert main(argv) == 2  # 1 of 3 errored: above the default --max-error-rate
+    assert main([*argv, "--max-error-rate", "0.5"]) == 0
     stats = orjson.loads((out / "stats.json").read_bytes())["totals"]
     assert stats["errored"] == 1 and stats["input_records"] == 3 and stats["dropped"] == 1
     assert list(read_folder(out / "documents")) == ["a"]
