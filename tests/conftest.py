@@ -24,6 +24,23 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def trained_run(shared_data, tmp_path_factory) -> Path:
+    """A tiny model (cpu-micro, 30 steps on real Wikipedia and Stack Exchange text, 512-token
+    BPE): a run folder with checkpoints, shared by every test that needs a trained model."""
+    from gristmill.train.scales import get_scale
+    from gristmill.train.trainer import TrainOptions, train
+    from lm_corpus import build_corpus, one_thread, tokenize
+
+    root = tmp_path_factory.mktemp("trained_run")
+    corpus = build_corpus(shared_data, root, wiki_docs=120, forum_docs=60)
+    tokens = tokenize(corpus, root / "tok", 128)
+    with one_thread():
+        train(get_scale("cpu-micro"), TrainOptions(data=str(tokens), out=str(root / "run"),
+                                                   max_steps=30, quiet=True))
+    return root / "run"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield

@@ -11,19 +11,11 @@ from gristmill.cli import main
 from gristmill.tokenize import load_tokenizer
 from gristmill.train import checkpoint as ckpt
 from gristmill.train.model import ModelConfig, Transformer
-from gristmill.train.scales import get_scale
-from gristmill.train.trainer import TrainOptions, train
-from lm_corpus import build_corpus, one_thread, tokenize
 
 
-@pytest.fixture(scope="module")
-def run(shared_data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    corpus = build_corpus(shared_data, root, wiki_docs=120, forum_docs=60)
-    tokens = tokenize(corpus, root / "tok", 128)
-    with one_thread():
-        train(get_scale("cpu-micro"), TrainOptions(data=str(tokens), out=str(root / "run"), max_steps=30, quiet=True))
-    return root / "run"
+@pytest.fixture
+def run(trained_run):
+    return trained_run
 
 
 def test_hf_export_loads_in_transformers_with_equal_logits(run, tmp_path):

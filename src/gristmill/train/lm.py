@@ -1,0 +1,229 @@
+"""A trained language model as a scorer: load any gristmill checkpoint or exported Hugging Face
+model folder, encode text with its tokenizer, and score token sequences in length-sorted batches.
+
+This is the one place where evaluation (`gristmill eval`, memorization analysis) and the
+model-based quality scorers (perplexity, top-k mean logit, AskLLM; DCLM paper §4.3 / Table 4)
+get a model from a path, so that both read checkpoints the same way.
+
+Accepted paths:
+  * a training run folder (its latest checkpoint) or one ``checkpoints/step-N/`` folder: the
+    model is built from ``state.json`` and ``model.safetensors`` (no pickles), the tokenizer is
+    the one recorded at tokenization (its sha256 is checked) unless ``tokenizer=`` is given;
+  * a Hugging Face model folder (``config.json`` + weights + ``tokenizer.json``, as written by
+    ``gristmill export --format hf``, or any local causal LM that ``transformers`` loads without
+    remote code), loaded offline with ``AutoModelForCausalLM``.
+
+Scoring is forward-only under ``torch.inference_mode``. Sequences longer than the model's
+context are scored in consecutive windows that overlap by one token, so every token but the
+first is predicted exactly once (each window restarts its context).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from gristmill.core.errors import GristmillError
+from gristmill.io.run_folder import CONFIG, MODEL_WEIGHTS, read_state, resolve_checkpoint
+from gristmill.tokenize.vocab import eot_id, load_tokenizer, tokenizer_sha256
+from gristmill.train.checkpoint import load_model_tensors
+from gristmill.train.model import ModelConfig, Transformer, rope_tables
+
+#: A reduction of one batch: ``(logits (B, T, V) float32, targets (B, T)) -> (B, T, ...)``.
+Reduce = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def target_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) at each position."""
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def target_is_greedy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Whether the target is the arg-max token at each position (greedy decoding's choice)."""
+    return logits.argmax(dim=-1) == targets
+
+
+@dataclass
+class LanguageModel:
+    """A causal LM with its tokenizer. ``forward`` maps token ids (B, T) to float32 logits."""
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    tokenizer: Tokenizer
+    eot_id: int
+    max_len: int
+    vocab_size: int
+    source: str
+    kind: str  # "gristmill" or "hf"
+    device: torch.device
+    module: torch.nn.Module
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text (no special tokens added)."""
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Float32 logits for a (B, T) batch of ids, T <= ``max_len``, without autograd."""
+        with torch.inference_mode():
+            return self.forward(tokens.to(self.device)).float()
+
+    def score(self, sequences: Sequence[Sequence[int]], reduce: Reduce = target_logprobs, *,
+              batch_tokens: int = 16384, progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+        """``reduce`` applied at every predicted position of every sequence: for a sequence of
+        n ids, an array with n-1 rows (row i is about token i+1 given tokens 0..i). Sequences
+        are batched by length (at most ``batch_tokens`` padded tokens a batch) and returned in
+        input order; ``progress`` is called with the number of sequences finished."""
+        if any(len(s) < 2 for s in sequences):
+            raise GristmillError("every scored sequence needs at least 2 tokens")
+        windows = [list(_windows(len(s), self.max_len)) for s in sequences]
+        flat = [(i, a, b) for i, ws in enumerate(windows) for a, b in ws]
+        parts: dict[tuple[int, int], np.ndarray] = {}
+        remaining = [len(ws) for ws in windows]
+        for batch in _length_batches(flat, batch_tokens):
+            width = max(b - a for _, a, b in batch)
+            ids = torch.full((len(batch), width), self.eot_id, dtype=torch.long)
+            for row, (i, a, b) in enumerate(batch):
+                ids[row, : b - a] = torch.as_tensor(sequences[i][a:b], dtype=torch.long)
+            with torch.inference_mode():
+                logits = self.forward(ids[:, :-1].to(self.device)).float()
+                out = reduce(logits, ids[:, 1:].to(self.device)).cpu().numpy()
+            finished = 0
+            for row, (i, a, b) in enumerate(batch):
+                parts[i, a] = out[row, : b - a - 1]
+                remaining[i] -= 1
+                finished += remaining[i] == 0
+            if progress and finished:
+                progress(finished)
+        return [np.concatenate([parts[i, a] for a, _ in ws]) for i, ws in enumerate(windows)]
+
+
+def _windows(n: int, max_len: int) -> Iterator[tuple[int, int]]:
+    """Token ranges [a, b) of at most ``max_len + 1`` ids (``max_len`` predictions each),
+    overlapping by one id so that each of tokens 1..n-1 is predicted once."""
+    a = 0
+    while a < n - 1:
+        b = min(n, a + max_len + 1)
+        yield a, b
+        a = b - 1
+
+
+def _length_batches(items: list[tuple[int, int, int]], batch_tokens: int) -> Iterator[list[tuple[int, int, int]]]:
+    """Longest windows first, each batch holding at most ``batch_tokens`` padded ids (and at
+    least one window), so similar lengths share a batch and padding stays small."""
+    order = sorted(items, key=lambda t: (-(t[2] - t[1]), t[0], t[1]))
+    batch: list[tuple[int, int, int]] = []
+    width = 0
+    for item in order:
+        width = max(width, item[2] - item[1])
+        if batch and width * (len(batch) + 1) > batch_tokens:
+            yield batch
+            batch, width = [], item[2] - item[1]
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def load_language_model(path: str | Path, *, tokenizer: str | Path | None = None,
+                        device: str = "cpu", bf16: bool = False) -> LanguageModel:
+    """The model at ``path`` (run folder, checkpoint folder or Hugging Face folder) ready to
+    score. ``bf16`` runs the forward pass under bf16 autocast (logits are still float32)."""
+    p = Path(path)
+    if not p.exists():
+        raise GristmillError(f"model not found: {p}")
+    dev = torch.device(device)
+    if (p / CONFIG).is_file() and "architectures" in _json(p / CONFIG):
+        lm = _load_hf(p, tokenizer, dev)
+    else:
+        lm = _load_checkpoint(p, tokenizer, dev)
+    if bf16:
+        plain = lm.forward
+
+        def autocast_forward(tokens: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(dev.type, dtype=torch.bfloat16):
+                return plain(tokens)
+
+        lm.forward = autocast_forward
+    return lm
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GristmillError(f"{path}: unreadable JSON ({exc})") from exc
+
+
+def _checkpoint_tokenizer(ckpt: Path, state: dict, override: str | Path | None) -> Tokenizer:
+    if override:
+        return load_tokenizer(override)
+    info = state.get("tokenizer") or {}
+    recorded = Path(info.get("path", ""))
+    if not info.get("path") or not recorded.is_file():
+        raise GristmillError(
+            f"{ckpt}: the tokenizer recorded at training ({recorded or 'none'}) is not there; "
+            "pass the tokenizer file explicitly")
+    if info.get("sha256") and tokenizer_sha256(recorded) != info["sha256"]:
+        raise GristmillError(f"{recorded} changed since training (sha256 differs); pass the tokenizer explicitly")
+    return load_tokenizer(recorded)
+
+
+def _check_vocab(tok: Tokenizer, vocab_size: int, where: Path) -> None:
+    if tok.get_vocab_size() > vocab_size:
+        raise GristmillError(
+            f"{where}: the tokenizer has {tok.get_vocab_size()} tokens but the model only "
+            f"{vocab_size}: they do not belong together")
+
+
+def _load_checkpoint(path: Path, tokenizer: str | Path | None, device: torch.device) -> LanguageModel:
+    ckpt = resolve_checkpoint(path)
+    if not (ckpt / MODEL_WEIGHTS).is_file():
+        raise GristmillError(f"{ckpt}: no {MODEL_WEIGHTS} in this checkpoint folder")
+    state = read_state(ckpt)
+    cfg = ModelConfig(**state["model"])
+    tok = _checkpoint_tokenizer(ckpt, state, tokenizer)
+    _check_vocab(tok, cfg.vocab_size, ckpt)
+    with torch.device("meta"):
+        model = Transformer(cfg)  # no random init of weights that are replaced at once
+    try:
+        model.load_state_dict(load_model_tensors(ckpt), strict=True, assign=True)
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise GristmillError(f"{ckpt / MODEL_WEIGHTS}: damaged or not this model's weights ({exc})") from exc
+    # RoPE tables are non-persistent buffers (still on the meta device): compute them.
+    model.rope_cos, model.rope_sin = rope_tables(cfg, cfg.seq_len)
+    model.eval().to(device)
+    eot = int(state.get("eot_id", eot_id(tok)))
+    return LanguageModel(model, tok, eot, cfg.seq_len, cfg.vocab_size, str(ckpt), "gristmill", device, model)
+
+
+def _load_hf(path: Path, tokenizer: str | Path | None, device: torch.device) -> LanguageModel:
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    tok_path = Path(tokenizer) if tokenizer else path / "tokenizer.json"
+    tok = load_tokenizer(tok_path)
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise GristmillError(f"{path}: no model weights (*.safetensors) in this Hugging Face folder")
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise GristmillError(f"{path}: not a causal language model transformers can load ({exc})") from exc
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    model.eval().to(device)
+    config = model.config
+    _check_vocab(tok, config.vocab_size, path)
+    eos = getattr(config, "eos_token_id", None)
+    eot = int(eos[0] if isinstance(eos, list) else eos) if eos is not None else eot_id(tok)
+    max_len = int(getattr(config, "max_position_embeddings", 0) or 2048)
+
+    def forward(tokens: torch.Tensor) -> torch.Tensor:
+        return model(tokens, use_cache=False).logits
+
+    return LanguageModel(forward, tok, eot, max_len, int(config.vocab_size), str(path), "hf", device, model)
