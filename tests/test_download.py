@@ -147,6 +147,67 @@ def test_offset_and_files_select_a_slice_of_the_listing(mirror: Path, tmp_path: 
     assert on_disk == ["pages-00013.warc.gz", "pages-00014.warc.gz"]
 
 
+# -- parallel transfers -----------------------------------------------------------------------
+
+
+def _most_at_once(log: list[ServedRequest]) -> int:
+    """The largest number of requests the server was answering at the same moment."""
+    events = sorted([(r.started, 1) for r in log] + [(r.finished, -1) for r in log])
+    return max(itertools.accumulate(change for _, change in events))
+
+
+def test_parallel_download_resumes_every_cut_file_and_equals_the_serial_one(mirror, tmp_path):
+    expected = listing(mirror, "PAGES-2026", "warc")
+    log: list[ServedRequest] = []
+    # Every file's first transfer is cut after 100 kB, on a slow link so transfers overlap.
+    with serve_directory(mirror, cut_after_bytes=100_000, log=log, piece_delay=0.01) as base_url:
+        results = download_crawl("PAGES-2026", "warc", len(expected), tmp_path, base_url=base_url,
+                                 parallel=4, **FAST)
+    assert [r.relative_path for r in results] == expected  # listing order, whatever finished first
+    for result in results:
+        assert result.resumed and result.bytes == (mirror / result.relative_path).stat().st_size
+        assert result.local_path.read_bytes() == (mirror / result.relative_path).read_bytes()
+        first, second = requests_for(log, result.relative_path)
+        assert (first.range, first.body_bytes) == (None, 100_000)
+        assert (second.range, second.status) == ("bytes=100000-", 206)
+    files = [r for r in log if r.path.endswith(".warc.gz")]
+    assert _most_at_once(files) >= 2  # (at most 4 by the thread pool; the server's clock is late)
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_a_failed_file_stops_new_transfers_and_a_rerun_resumes_the_rest(tmp_path):
+    served = tmp_path / "mirror"
+    names = [f"f{i}.warc.gz" for i in range(6)]
+    payloads = {name: gzip.compress(bytes([i]) * 300_000) for i, name in enumerate(names)}
+    relatives = make_mirror(served, "TEST-1", payloads)
+    (served / relatives[1]).unlink()  # listed but missing: a 404, never retried
+    out = tmp_path / "out"
+    with (
+        serve_directory(served, piece_delay=0.005) as base_url,
+        pytest.raises(GristmillError, match="f1.warc.gz"),
+    ):
+        download_crawl("TEST-1", "warc", 6, out, base_url=base_url, parallel=2, **FAST)
+    (served / relatives[1]).write_bytes(payloads[names[1]])
+    with serve_directory(served) as base_url:
+        results = download_crawl("TEST-1", "warc", 6, out, base_url=base_url, parallel=3, **FAST)
+    assert [r.local_path.read_bytes() for r in results] == [payloads[n] for n in names]
+    assert not results[1].skipped and results[0].skipped  # f0 had finished before the failure
+
+
+def test_cli_parallel_summary_shows_files_bytes_and_throughput(mirror, tmp_path, capsys):
+    argv = ["download", "--crawl", "PAGES-2026", "--files", "6", "--parallel", "3",
+            "--out", str(tmp_path), "--no-progress"]
+    with serve_directory(mirror) as base_url:
+        assert main([*argv, "--base-url", base_url]) == 0
+    out = capsys.readouterr().out
+    total = sum((mirror / r).stat().st_size for r in listing(mirror, "PAGES-2026", "warc")[:6])
+    assert "6 files" in out and f"{total:,}" in out and "MB/s" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["download", "--crawl", "X", "--files", "1", "--parallel", "0", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--parallel: must be at least 1, got 0" in capsys.readouterr().err
+
+
 # -- resuming, Range, retries ---------------------------------------------------------------
 
 
@@ -542,7 +603,8 @@ def test_cli_quiet_prints_only_warnings_and_errors(mirror: Path, tmp_path: Path,
     assert (tmp_path / wet).read_bytes() == (mirror / wet).read_bytes()
 
 
-def test_cli_records_option_writes_a_named_sample(mirror: Path, tmp_path: Path, capsys):
+def test_cli_records_option_writes_a_named_sample(mirror: Path, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the whole name on one line of the table
     argv = ["download", "--crawl", "PAGES-2026", "--files", "1", "--records", "50"]
     with serve_directory(mirror) as base_url:
         assert main([*argv, "--out", str(tmp_path), "--base-url", base_url, "--no-progress"]) == 0

@@ -28,6 +28,7 @@ examples:
   gristmill download --crawl CC-MAIN-2024-22 --kind wet --files 2 --out data/cc
   gristmill download crawl --crawl CC-MAIN-2024-22 --files 1 --records 500 --out data/cc
   gristmill download --crawl CC-MAIN-2024-22 --files 8 --base-url /mnt/commoncrawl --out data/cc
+  gristmill download --crawl CC-MAIN-2024-22 --files 64 --parallel 8 --out data/cc
 
 Files land at OUT/<path in the bucket>; a sample of the first N records is named
 <stem>.first-N-records.warc.gz. Partial files (*.part) resume with HTTP Range on a rerun;
@@ -121,6 +122,13 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
         metavar="S",
         help="seconds without data before a connection counts as failed (default: 60)",
     )
+    parser.add_argument(
+        "--parallel",
+        type=_count(1),
+        default=1,
+        metavar="N",
+        help="transfer N files at once, each resumed and retried on its own (default: 1)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     return parser
@@ -149,6 +157,7 @@ def _run_crawl(args: argparse.Namespace) -> int:
             backoff=args.backoff,
             timeout=args.timeout,
             progress=not (args.no_progress or args.quiet),
+            parallel=args.parallel,
         )
     if not args.quiet:
         title = f"{args.crawl} {args.kind} → {args.out}"
@@ -183,8 +192,13 @@ _RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _rate(nbytes: int, seconds: float) -> str:
+    return f"{nbytes / seconds / 1e6:.1f}" if seconds > 0 and nbytes else ""
+
+
 def summary_table(results: list[DownloadResult], seconds: float, *, title: str = "") -> Table:
-    """Per-file rows (up to 20 files) and a total row: files, bytes, skipped, seconds."""
+    """Per-file rows (up to 20 files) and a total row: files, bytes, skipped, seconds, and the
+    throughput of the bytes fetched in this run over its wall time (all transfers together)."""
     samples = any(r.records is not None for r in results)
     table = Table(title=title or None, show_footer=True)
     files = f"{len(results)} file{'' if len(results) == 1 else 's'}"
@@ -197,13 +211,16 @@ def summary_table(results: list[DownloadResult], seconds: float, *, title: str =
     skipped = sum(r.skipped for r in results)
     table.add_column("status", footer=f"{skipped} skipped")
     table.add_column("seconds", justify="right", footer=f"{seconds:.1f}")
+    fetched = sum(r.fetched_bytes for r in results)
+    table.add_column("MB/s", justify="right", footer=_rate(fetched, seconds))
     if len(results) <= _MAX_TABLE_ROWS:
         for result in results:
             status = "skipped" if result.skipped else "resumed" if result.resumed else "downloaded"
             row = [result.local_path.name]
             if samples:
                 row.append(f"{result.records:,}" if result.records is not None else "")
-            row += [f"{result.bytes:,}", status, f"{result.seconds:.1f}"]
+            row += [f"{result.bytes:,}", status, f"{result.seconds:.1f}",
+                    _rate(result.fetched_bytes, result.seconds)]
             table.add_row(*row)
     return table
 

@@ -28,7 +28,8 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -97,14 +98,19 @@ class DownloadResult:
 
 
 class TransferProgress:
-    """Byte progress bars on stderr (rich), one row per transfer in flight.
+    """Byte progress bars on stderr (rich): one row per transfer in flight and, when ``files``
+    is given, a combined row for the whole download (files finished, bytes, speed).
 
     A no-op when disabled or when stderr is not a terminal (logs and CI get no bar spam).
+    Safe to update from several transfer threads at once (rich's progress takes a lock).
     """
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, *, files: int | None = None) -> None:
         console = Console(stderr=True)
         self._bar: Progress | None = None
+        self._overall: TaskID | None = None
+        self._files = files
+        self._finished = 0
         if enabled and console.is_terminal:
             self._bar = Progress(
                 TextColumn("{task.description}"),
@@ -114,6 +120,11 @@ class TransferProgress:
                 TimeRemainingColumn(),
                 console=console,
             )
+            if files is not None:
+                self._overall = self._bar.add_task(self._overall_label(), total=None)
+
+    def _overall_label(self) -> str:
+        return f"all: {self._finished}/{self._files} files"
 
     def __enter__(self) -> TransferProgress:
         if self._bar is not None:
@@ -142,6 +153,14 @@ class TransferProgress:
     ) -> None:
         if self._bar is not None and task is not None:
             self._bar.update(task, total=total, completed=completed, advance=advance)
+            if advance and self._overall is not None:
+                self._bar.update(self._overall, advance=advance)
+
+    def file_finished(self) -> None:
+        """One more file of the combined row is complete (downloaded or skipped)."""
+        if self._bar is not None and self._overall is not None:
+            self._finished += 1
+            self._bar.update(self._overall, description=self._overall_label())
 
     def remove(self, task: TaskID | None) -> None:
         if self._bar is not None and task is not None:
@@ -544,13 +563,15 @@ def download_crawl(
     backoff: float = 1.0,
     progress: bool = True,
     timeout: float = 60.0,
+    parallel: int = 1,
 ) -> list[DownloadResult]:
     """Download files ``[offset, offset + files)`` of a crawl's ``kind`` listing into ``out``.
 
     Each file lands at ``out/<its path in the bucket>``; with ``records`` only its first
     ``records`` WARC records are kept, as ``sample_name(...)`` beside where the whole file
-    would go. Files are fetched one after another; the first failure stops the run, and a rerun
-    skips what is complete and resumes what is partial.
+    would go. ``parallel`` files are fetched at once, each with its own Range resume and retry
+    budget; after the first failure no new file starts, the transfers in flight end, and the
+    failure is raised. A rerun skips what is complete and resumes what is partial.
 
     Args:
         crawl: crawl id, e.g. ``CC-MAIN-2024-22``.
@@ -564,7 +585,10 @@ def download_crawl(
         backoff: first retry delay in seconds, doubled each time (capped at 60 s).
         progress: byte progress bars on stderr when it is a terminal.
         timeout: seconds without data before a connection counts as failed.
+        parallel: how many files to transfer at once.
     """
+    if parallel < 1:
+        raise InputError(f"parallel must be at least 1, got {parallel}")
     if files < 1:
         raise InputError(f"files must be at least 1, got {files}")
     if offset < 0:
@@ -592,31 +616,38 @@ def download_crawl(
             len(chosen),
             offset,
         )
-    results = []
-    with TransferProgress(enabled=progress) as bar:
-        for relative in chosen:
-            url = join_location(base_url, relative)
-            dest = out / relative
-            if records is None:
-                result = fetch_url(
-                    url,
-                    dest,
-                    retries=retries,
-                    backoff=backoff,
-                    timeout=timeout,
-                    progress=bar,
-                    relative_path=relative,
-                )
-            else:
-                result = fetch_warc_sample(
-                    url,
-                    dest.with_name(sample_name(dest.name, records)),
-                    records,
-                    retries=retries,
-                    backoff=backoff,
-                    timeout=timeout,
-                    progress=bar,
-                    relative_path=relative,
-                )
-            results.append(result)
-    return results
+    options = {"retries": retries, "backoff": backoff, "timeout": timeout}
+
+    def fetch(relative: str, bar: TransferProgress) -> DownloadResult:
+        url, dest = join_location(base_url, relative), out / relative
+        if records is None:
+            result = fetch_url(url, dest, progress=bar, relative_path=relative, **options)
+        else:
+            result = fetch_warc_sample(url, dest.with_name(sample_name(dest.name, records)),
+                                       records, progress=bar, relative_path=relative, **options)
+        bar.file_finished()
+        return result
+
+    with TransferProgress(enabled=progress, files=len(chosen)) as bar:
+        if parallel == 1:
+            return [fetch(relative, bar) for relative in chosen]
+        return _fetch_in_parallel(chosen, lambda relative: fetch(relative, bar), parallel)
+
+
+def _fetch_in_parallel(chosen: list[str], fetch: Callable[[str], DownloadResult],
+                       parallel: int) -> list[DownloadResult]:
+    """``fetch`` of every path, ``parallel`` at a time, results in listing order. After the
+    first failure no new transfer starts; those in flight finish (or fail) and keep their
+    ``.part`` files, and the first failure is raised, so a rerun resumes everything."""
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="download") as pool:
+        futures = [pool.submit(fetch, relative) for relative in chosen]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            for future in futures:
+                future.cancel()
+        wait(futures)
+    failed = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+    if failed:
+        raise failed[0]
+    return [f.result() for f in futures]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
@@ -44,6 +45,8 @@ class ServedRequest:
     range: str | None
     status: int = 0
     body_bytes: int = 0
+    started: float = 0.0  # time.monotonic() when the request arrived and when its answer ended
+    finished: float = 0.0
 
 
 @dataclass
@@ -54,6 +57,7 @@ class _MirrorConfig:
     fail_status: int
     ignore_range: bool
     log: list[ServedRequest]
+    piece_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests_per_path: Counter[str] = field(default_factory=Counter)
     cut_paths: set[str] = field(default_factory=set)
@@ -91,8 +95,16 @@ class _MirrorHandler(BaseHTTPRequestHandler):
     def _serve(self, send_body: bool) -> None:
         config = self.server.config
         url_path = urllib.parse.urlsplit(self.path).path
-        record = ServedRequest(self.command, url_path, self.headers.get("Range"))
+        record = ServedRequest(self.command, url_path, self.headers.get("Range"),
+                               started=time.monotonic())
         config.log.append(record)
+        try:
+            self._answer(config, url_path, record, send_body)
+        finally:
+            record.finished = time.monotonic()
+
+    def _answer(self, config: _MirrorConfig, url_path: str, record: ServedRequest,
+                send_body: bool) -> None:
         with config.lock:
             config.requests_per_path[url_path] += 1
             failing = config.requests_per_path[url_path] <= config.fail_first
@@ -137,6 +149,8 @@ class _MirrorHandler(BaseHTTPRequestHandler):
                     piece = fh.read(min(_PIECE, limit - record.body_bytes))
                     self.wfile.write(piece)
                     record.body_bytes += len(piece)
+                    if config.piece_delay:
+                        time.sleep(config.piece_delay)
             except (BrokenPipeError, ConnectionResetError, TimeoutError):
                 pass  # the client went away (a sample that has what it needs)
         if limit < length:
@@ -184,8 +198,10 @@ def serve_directory(
     fail_status: int = 503,
     ignore_range: bool = False,
     log: list[ServedRequest] | None = None,
+    piece_delay: float = 0.0,
 ) -> Iterator[str]:
-    """Serve ``root`` on 127.0.0.1 (free port) in a thread; yield the base URL ending in '/'."""
+    """Serve ``root`` on 127.0.0.1 (free port) in a thread; yield the base URL ending in '/'.
+    ``piece_delay`` seconds pass after each 64 KiB sent (a slow link, so transfers overlap)."""
     config = _MirrorConfig(
         root=Path(root).resolve(),
         cut_after_bytes=cut_after_bytes,
@@ -193,6 +209,7 @@ def serve_directory(
         fail_status=fail_status,
         ignore_range=ignore_range,
         log=log if log is not None else [],
+        piece_delay=piece_delay,
     )
     server = _MirrorServer(("127.0.0.1", 0), _MirrorHandler)
     server.config = config
