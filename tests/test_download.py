@@ -184,7 +184,7 @@ def test_a_failed_file_stops_new_transfers_and_a_rerun_resumes_the_rest(tmp_path
     out = tmp_path / "out"
     with (
         serve_directory(served, piece_delay=0.005) as base_url,
-        pytest.raises(GristmillError, match="f1.warc.gz"),
+        pytest.raises(GristmillError, match=r"f1\.warc\.gz"),
     ):
         download_crawl("TEST-1", "warc", 6, out, base_url=base_url, parallel=2, **FAST)
     (served / relatives[1]).write_bytes(payloads[names[1]])
