@@ -201,3 +201,62 @@ def test_existing_token_folder_is_not_overwritten(corpus, tmp_path, capsys):
             str(corpus["wiki"]), "--out", str(out), "-q"]
     assert main(args) == 2
     assert "already holds a token folder" in capsys.readouterr().err
+
+
+def test_bucketed_shuffle_bounds_each_task_and_its_buffer_does_not_change_the_output(
+        corpus, tmp_path, monkeypatch):
+    from gristmill.tokenize import shuffle
+    from gristmill.tokenize.meco import MecoConfig
+    from gristmill.tokenize.pipeline import tokenize_corpus
+
+    inputs = [str(corpus["wiki"]), str(corpus["forum"])]
+    options = {"chunks": 3, "seed": 5, "meco": MecoConfig("host", cooldown_fraction=0.2)}
+    default = tokenize_corpus(inputs, corpus["tokenizer"], 64, tmp_path / "default", **options)
+    held: list[int] = []
+    bucket_windows = shuffle._bucket_windows
+
+    def recorded(task, bucket):
+        parts, local = bucket_windows(task, bucket)
+        held.append(len(parts))
+        return parts, local
+
+    monkeypatch.setattr(shuffle, "_bucket_windows", recorded)
+    buffer = shuffle.MIN_BUFFER_BYTES
+    small = tokenize_corpus(inputs, corpus["tokenizer"], 64, tmp_path / "small", shuffle_buffer=buffer,
+                            **options)
+    assert small == default
+    assert _files(tmp_path / "small") == _files(tmp_path / "default")
+    stats = json.loads((tmp_path / "small" / "stats.json").read_text())
+    windows = small["totals"]["sequences"]["main"]
+    per_window = 65 * 3 + 24  # uint16 tokens, a mask byte, key and number
+    assert stats["shuffle_buckets"]["main"] >= windows * per_window / buffer > 4
+    # One bucket at a time, each about the buffer (random bucket sizes: well within 2x).
+    assert held and max(held) * per_window <= 2 * buffer
+
+    # The order looks random: a row's position is unrelated to where its window was.
+    ds = TokenDataset(tmp_path / "small")
+    ids = np.concatenate([np.load(tmp_path / "small" / f"chunk-{c.number:05d}.rows.npy")
+                          for c in ds.phase_chunks("main")])
+    assert sorted(ids.tolist()) == list(range(windows))
+    assert abs(np.corrcoef(ids, np.arange(windows))[0, 1]) < 0.1
+    sizes = [c.sequences for c in ds.phase_chunks("main")]
+    assert max(sizes) - min(sizes) <= 1  # equal chunks, as one permutation cut in slices
+
+
+def test_shuffle_keys_are_distinct_seeded_and_pinned():
+    from gristmill.tokenize.shuffle import shuffle_keys
+
+    keys = shuffle_keys(0, 0, 3, 100_000)
+    assert len(np.unique(keys)) == 100_000
+    assert not np.array_equal(keys, shuffle_keys(1, 0, 3, 100_000))
+    assert not np.array_equal(keys, shuffle_keys(0, 1, 3, 100_000))
+
+    def splitmix64(z: int) -> int:  # Steele, Lea & Flood (2014), written out independently
+        m = (1 << 64) - 1
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+        return z ^ (z >> 31)
+
+    golden = 0x9E3779B97F4A7C15
+    word = splitmix64(golden)  # the seed word of seed 0 (phase 0): the first SplitMix64 output
+    assert keys[:3].tolist() == [splitmix64(((3 << 32) | i) ^ word) for i in range(3)]

@@ -69,6 +69,10 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
     p.add_argument("--chunks", type=int, default=None, metavar="K",
                    help="number of chunks, split between main and cooldown by size (default: chunks of "
                    "8192 sequences, as DCLM's shards); the trainer checkpoints after each")
+    p.add_argument("--shuffle-buffer", type=float, default=256, metavar="MB",
+                   help="memory one shuffle task may hold, in MiB (default 256); the global shuffle "
+                   "goes through buckets of this size, so memory stays flat whatever the corpus size, "
+                   "and the output does not depend on it")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the shuffle and of the cooldown hash split (default 0)")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             expand_inputs(args.input), args.tokenizer, args.seq_len, args.out, meco=meco,
             cooldown_inputs=expand_inputs(args.cooldown_input) if args.cooldown_input else None,
             chunks=args.chunks, seed=args.seed, executor=executor,
+            shuffle_buffer=int(args.shuffle_buffer * (1 << 20)),
             progress=progress if console.is_terminal and not args.quiet else None,
         )
     finally:

@@ -94,8 +94,7 @@ def window_spans(docs: np.ndarray, windows: np.ndarray, window: int) -> tuple[np
     overlap, the index into ``windows``, the document's table line, the token range of the
     document in the window and its offset in the window. Padding belongs to no document.
     """
-    starts = docs[:, 0]
-    ends = starts + docs[:, 1]
+    starts = docs[:, 0]  # (a memory map is only searched and indexed, never read whole)
     lo = windows.astype(np.int64) * window
     first = np.searchsorted(starts, lo, side="right") - 1  # the document holding the window's first token
     last = np.searchsorted(starts, lo + window, side="left")  # one past the last document starting inside
@@ -104,7 +103,7 @@ def window_spans(docs: np.ndarray, windows: np.ndarray, window: int) -> tuple[np
     doc = np.repeat(first, count) + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     w_lo = lo[which]
     begin = np.maximum(starts[doc], w_lo)
-    end = np.minimum(ends[doc], w_lo + window)
+    end = np.minimum(starts[doc] + docs[doc, 1], w_lo + window)
     return which, doc, begin - starts[doc], end - starts[doc], begin - w_lo
 
 

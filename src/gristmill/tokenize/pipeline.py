@@ -8,11 +8,13 @@ tokenize-and-pack, then a shuffle; §12.8: deterministic seeds instead of Python
    file lets a killed run resume. Within a task three stages overlap: a reader thread parses
    documents into batches, an encoder thread runs `tokenizers` (Rust, GIL released, on all of
    the task's cores) and the task's thread lays tokens out and writes them in large slabs.
-2. per output chunk: one seeded permutation of all windows of a phase (windows numbered in input
-   order) is cut into consecutive slices, one per chunk; each chunk gathers its windows.
+   The file's windows are also ordered by their seeded shuffle keys (pass 1 of the bucketed
+   shuffle, `gristmill.tokenize.shuffle`).
+2. per output chunk: the chunk's range of the phase's key order, gathered one bucket of the key
+   space at a time (pass 2), so that no task holds more than the shuffle buffer.
 
-The permutation depends only on the seed and the window count, so the output is byte-identical
-for any worker count and for the local and Ray executors.
+The order depends only on the seed and the windows, so the output is byte-identical for any
+worker count, shuffle buffer and for the local and Ray executors.
 """
 
 from __future__ import annotations
@@ -36,19 +38,29 @@ from tokenizers import Tokenizer
 from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError, InputError
 from gristmill.core.executor import Executor, InProcessExecutor
-from gristmill.io.atomic import atomic_output, write_atomic
+from gristmill.io.atomic import write_atomic
 from gristmill.tokenize.documents import Batch, ReadReport, document_batches, prefetch
 from gristmill.tokenize.meco import MecoConfig, cooldown_document
 from gristmill.tokenize.order import (
     SOURCES_DIR,
     DocumentTableWriter,
     document_table_path,
-    spans_path,
-    window_spans,
 )
 from gristmill.tokenize.pack import WindowWriter
 from gristmill.tokenize.render import Encoded, assemble, encode_batch
-from gristmill.tokenize.shards import FORMAT, INDEX, TOKENIZER_FILE, chunk_stem, token_dtype
+from gristmill.tokenize.shards import FORMAT, INDEX, TOKENIZER_FILE, token_dtype
+from gristmill.tokenize.shuffle import (
+    DEFAULT_BUFFER_BYTES,
+    MIN_BUFFER_BYTES,
+    ChunkTask,
+    CountTask,
+    bucket_count,
+    count_buckets,
+    plan_chunks,
+    save_npy,
+    save_part_order,
+    write_chunk,
+)
 from gristmill.tokenize.vocab import eot_id, load_tokenizer, tokenizer_sha256
 
 PHASES = ("main", "cooldown")
@@ -58,12 +70,6 @@ POOLS = ("main", "cooldown")
 # DCLM writes webdataset shards of 8192 sequences (tokshuf wds_chunk_size); the default chunk size.
 DEFAULT_CHUNK_SEQUENCES = 8192
 PARTS_DIR = "_parts"
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    # np.save to an open file adds no ".npy" suffix, so the atomic temp name is kept.
-    with atomic_output(path) as fh:
-        np.save(fh, array)
 
 
 def part_stem(work: Path, part: int, phase: str) -> Path:
@@ -180,81 +186,14 @@ def tokenize_file(task: FileTask) -> dict[str, Any]:
         "empty_documents": report.empty,
         "errors": [{"source": e.source, "record": e.offset, "message": e.message} for e in report.errors],
     }
-    for phase in PHASES:
+    for k, phase in enumerate(PHASES):
+        stem = part_stem(work, task.part, phase)
         docs = np.concatenate(doc_rows[phase]) if doc_rows[phase] else np.zeros((0, 2), np.int64)
-        _save_npy(Path(f"{part_stem(work, task.part, phase)}.docs.npy"), docs.astype(np.int64))
+        save_npy(Path(f"{stem}.docs.npy"), docs.astype(np.int64))
+        save_part_order(stem, task.seed, k, task.part, writers[phase].rows)
     stats["seconds"] = round(time.perf_counter() - started, 3)
     write_atomic(marker, json.dumps(stats).encode())
     return stats
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """Gather one output chunk's windows (phase 2)."""
-
-    number: int
-    phase: str
-    rows: np.ndarray  # window ids (numbered over the phase in input order), in shuffled order
-    part_offsets: tuple[int, ...]  # first window id of each part in this phase
-    part_windows: tuple[int, ...]  # windows of each part in this phase
-    sources: tuple[str, ...]
-    out_dir: str
-    dtype: str
-
-
-def write_chunk(task: ChunkTask) -> dict[str, Any]:
-    """Phase 2 worker: writes chunk tokens, mask, row ids and manifest; returns the manifest."""
-    out = Path(task.out_dir)
-    work = out / PARTS_DIR
-    offsets = np.asarray(task.part_offsets, dtype=np.int64)
-    # Visit rows in window order, so each part file is read front to back, one part at a time.
-    order = np.argsort(task.rows, kind="stable")
-    ordered = task.rows[order]
-    part_of = np.searchsorted(offsets, ordered, side="right") - 1
-    tokens: np.ndarray | None = None
-    masks: np.ndarray | None = None
-    spans: list[np.ndarray] = []
-    per_source: dict[str, int] = {}
-    for part in np.unique(part_of).tolist():
-        lo, hi = np.searchsorted(part_of, [part, part + 1])
-        local = ordered[lo:hi] - offsets[part]
-        stem = part_stem(work, part, task.phase)
-        t = np.memmap(f"{stem}.tokens.bin", dtype=task.dtype, mode="r").reshape(task.part_windows[part], -1)
-        m = np.memmap(f"{stem}.mask.bin", dtype=np.uint8, mode="r").reshape(t.shape)
-        if tokens is None:
-            tokens = np.empty((len(task.rows), t.shape[1]), dtype=t.dtype)
-            masks = np.empty((len(task.rows), t.shape[1]), dtype=np.uint8)
-        tokens[order[lo:hi]] = t[local]
-        masks[order[lo:hi]] = m[local]
-        which, line, d0, d1, r0 = window_spans(np.load(f"{stem}.docs.npy"), local, t.shape[1])
-        spans.append(np.column_stack([order[lo:hi][which], np.full(len(which), part), line, d0, d1, r0]))
-        source = task.sources[part]
-        per_source[source] = per_source.get(source, 0) + int(hi - lo)
-    assert tokens is not None and masks is not None
-    span_table = np.concatenate(spans)
-    span_table = span_table[np.lexsort((span_table[:, 5], span_table[:, 0]))]
-    stem = out / chunk_stem(task.number)
-    for suffix, array in (("tokens.bin", tokens), ("mask.bin", masks)):
-        with atomic_output(Path(f"{stem}.{suffix}")) as fh:
-            array.tofile(fh)
-    _save_npy(Path(f"{stem}.rows.npy"), task.rows.astype(np.int64))
-    _save_npy(spans_path(out, task.number), span_table.astype(np.int64))
-    manifest = {
-        "chunk": task.number,
-        "phase": task.phase,
-        "sequences": len(task.rows),
-        "tokens": int(tokens.size),
-        "loss_tokens": int(masks.sum(dtype=np.int64)),
-        "documents": int((span_table[:, 3] == 0).sum()),  # documents that begin in this chunk
-        "document_spans": len(span_table),
-        "sources": per_source,
-        # The data order (gristmill.tokenize.order): which window each row is, and which
-        # documents (file, table line, token range) each row holds.
-        "rows_file": f"{stem.name}.rows.npy",
-        "spans_file": spans_path(out, task.number).name,
-    }
-    write_atomic(Path(f"{stem}.json"), json.dumps(manifest, indent=1).encode())
-    return manifest
 
 
 def _chunk_counts(windows: dict[str, int], chunks: int | None) -> dict[str, int]:
@@ -279,6 +218,7 @@ def tokenize_corpus(
     cooldown_inputs: list[str] | None = None,
     chunks: int | None = None,
     seed: int = 0,
+    shuffle_buffer: int = DEFAULT_BUFFER_BYTES,
     executor: Executor | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -288,6 +228,9 @@ def tokenize_corpus(
     ``meco.cooldown_fraction`` share of documents chosen by id hash) or, when
     ``cooldown_inputs`` are given, from those files only: a separate pool never seen in the
     main phase, as MeCo trained its cooldown (training.md §1.3).
+
+    The shuffle is bucketed (`gristmill.tokenize.shuffle`): no task holds more than about
+    ``shuffle_buffer`` bytes of windows, and the order does not depend on it.
 
     Tasks run on ``executor`` (the caller's process pool or Ray; in this process when None);
     the result does not depend on which. Returns the index written to ``out/index.json``.
@@ -301,6 +244,9 @@ def tokenize_corpus(
         raise GristmillError("--seq-len must be positive")
     if chunks is not None and chunks < 1:
         raise GristmillError("--chunks must be positive")
+    if shuffle_buffer < MIN_BUFFER_BYTES:
+        raise GristmillError(f"--shuffle-buffer must be at least {MIN_BUFFER_BYTES >> 10} KiB, "
+                             f"got {shuffle_buffer} bytes")
     if (out / INDEX).exists():
         raise GristmillError(f"{out} already holds a token folder ({INDEX}); choose another --out")
     if not inputs:
@@ -346,19 +292,31 @@ def tokenize_corpus(
         if cooldown_inputs and windows["cooldown"] == 0:
             raise GristmillError("no documents with text in the --cooldown-input files")
         counts = _chunk_counts(windows, chunks)
+        bytes_per_window = (seq_len + 1) * (dtype.itemsize + 1) + 24  # tokens, mask, key, number
+        stems = tuple(str(part_stem(out / PARTS_DIR, i, phase)) for i in range(len(sources))
+                      for phase in PHASES)
         chunk_tasks: list[ChunkTask] = []
-        number = 0
+        buckets: dict[str, int] = {}
         for k, phase in enumerate(PHASES):
             if not counts[phase]:
                 continue
-            per_part = np.array([s["windows"][phase] for s in parts], dtype=np.int64)
-            offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(per_part)[:-1]]))
-            # One permutation per phase, seeded by (seed, phase): independent of workers.
-            perm = np.random.default_rng([seed, k]).permutation(windows[phase])
-            for rows in np.array_split(perm, counts[phase]):
-                chunk_tasks.append(ChunkTask(number, phase, rows, offsets, tuple(int(w) for w in per_part),
-                                             tuple(src for src, _ in sources), str(out), dtype.name))
-                number += 1
+            per_part = tuple(int(s["windows"][phase]) for s in parts)
+            phase_stems = stems[k :: len(PHASES)]
+            buckets[phase] = bucket_count(windows[phase], counts[phase], bytes_per_window, shuffle_buffer)
+            totals = np.zeros(buckets[phase], dtype=np.int64)
+            count_tasks = [CountTask(stem, buckets[phase]) for stem, n in zip(phase_stems, per_part, strict=True) if n]
+            for _, part_counts in pool.imap(count_buckets, count_tasks):
+                totals += part_counts
+            common = {
+                "part_stems": phase_stems,
+                "part_offsets": tuple(int(x) for x in np.cumsum((0, *per_part[:-1]))),
+                "part_windows": per_part,
+                "sources": tuple(src for src, _ in sources),
+                "out_dir": str(out),
+                "dtype": dtype.name,
+                "window": seq_len + 1,
+            }
+            chunk_tasks += plan_chunks(phase, windows[phase], counts[phase], len(chunk_tasks), totals, common)
         manifests: list[dict[str, Any]] = [{}] * len(chunk_tasks)
         for n, (i, manifest) in enumerate(pool.imap(write_chunk, chunk_tasks), 1):
             manifests[i] = manifest
@@ -416,6 +374,8 @@ def tokenize_corpus(
         "workers": pool.workers,
         "seconds": round(time.perf_counter() - started, 3),
         "file_seconds": [s["seconds"] for s in parts],
+        "shuffle_buffer_bytes": shuffle_buffer,
+        "shuffle_buckets": buckets,
         **index["totals"],
     }
     write_atomic(out / "stats.json", json.dumps(run_stats, indent=1).encode())
