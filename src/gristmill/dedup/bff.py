@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gristmill.core.errors import GristmillError
 from gristmill.core.stats import StepStats
 from gristmill.core.step import GlobalTask
 from gristmill.dedup.bloom import BloomFilter, split_by_owner
@@ -396,9 +397,13 @@ class ActorFilter:
         remote = ray.remote(num_cpus=0, scheduling_strategy="SPREAD")(BloomPartition)
         self.actors = [remote.remote(plan, seed, actors, r) for r in range(actors)]
         self._pending: list[Any] = []
+        self.calls = 0  # actor method calls (round trips), for the scale-out measurements
+        self.probed = 0  # n-grams probed
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         parts = split_by_owner(hashes, self.plan, self.seed, self.owners)
+        self.calls += len(parts)
+        self.probed += len(hashes)
         refs = [a.contains.remote(hashes[idx]) for a, idx in zip(self.actors, parts, strict=True)]
         out = np.empty(len(hashes), dtype=bool)
         for idx, res in zip(parts, self._ray.get(refs), strict=True):
@@ -407,6 +412,7 @@ class ActorFilter:
 
     def add(self, hashes: np.ndarray) -> None:
         parts = split_by_owner(hashes, self.plan, self.seed, self.owners)
+        self.calls += len(parts)
         self._pending.extend(a.add.remote(hashes[idx]) for a, idx in zip(self.actors, parts, strict=True))
         if len(self._pending) > 64 * self.owners:
             self.flush()
@@ -424,18 +430,31 @@ class ActorFilter:
 
     def close(self) -> None:
         for a in self.actors:
-            self._ray.kill(a)
+            try:
+                self._ray.kill(a)
+            except Exception:  # already dead with its node: nothing left to free
+                continue
 
 
 def _filter_on_ray_actors(job: DedupJob, task: FilterTask, actors: int) -> dict[str, Any]:
+    import ray
+
     started = time.perf_counter()
     bloom = ActorFilter(task.plan, task.config.seed, actors)
     try:
         per_file = [filter_shard_file(job.root, s, task.config, bloom, task.stored) for s in task.shards]
         nbytes, fill = bloom.stats()
+    except ray.exceptions.RayActorError as exc:
+        # The filter's bits lived in the lost actor: this pass cannot go on, but the n-gram
+        # files of the phases before are kept, so a rerun redoes only this pass.
+        raise GristmillError(
+            f"a BFF filter actor was lost ({type(exc).__name__}); a node or worker died. "
+            "Rerun the same command to redo the filter pass"
+        ) from exc
     finally:
         bloom.close()
     return {"filter_bytes": nbytes, "fill_ratio": round(fill, 6), "actors": actors,
+            "actor_calls": bloom.calls, "ngrams_probed": bloom.probed,
             "seconds": round(time.perf_counter() - started, 3),
             "paragraphs_removed": sum(r["paragraphs_removed"] for r in per_file),
             "documents_removed": sum(r["documents_removed"] for r in per_file)}

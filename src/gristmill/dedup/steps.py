@@ -69,7 +69,12 @@ class BffDedup(GlobalStep):
         shards: independent dedup shards, input shard i -> i mod shards (DCLM-Baseline: 100).
         blocks: blocks the filter is split into (Ray actors own whole blocks).
         batch_ngrams: n-grams probed per vectorised batch (working memory about 110 bytes
-            per n-gram of a batch, beside the filter).
+            per n-gram of a batch, beside the filter). Within a batch, n-grams of earlier
+            kept paragraphs are matched exactly; across batches, through the filter with its
+            false positives, so the batch size can move a contained count by one (output is
+            otherwise the same on every executor, worker count and layout). On Ray with one
+            global filter, each batch costs two round trips per actor: larger batches cut
+            them (``benchmarks/ray_cluster.py``).
         actors: Ray actors holding a global filter (0: one per worker).
         seed: hash seed (default: the run's seed).
     """

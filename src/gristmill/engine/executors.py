@@ -131,7 +131,24 @@ class RayExecutor(OrderedMap):
                 next_task += 1
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                yield pending.pop(ref), ray.get(ref)
+                yield pending.pop(ref), self._result(ref)
+
+    def _result(self, ref: Any) -> Any:
+        """A task's result. Errors raised by the task itself keep their class (Ray raises them
+        as subclasses of the original); a task Ray could not complete after its retries (its
+        worker or node died) becomes a one-line `GristmillError`. Finished shards keep their
+        done markers, so a rerun resumes."""
+        ray = self._ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError:
+            raise
+        except ray.exceptions.RayError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise GristmillError(
+                f"a Ray task was lost ({type(exc).__name__}: {first}); a node or worker died. "
+                "Finished shards are kept: rerun the same command to resume"
+            ) from exc
 
     def close(self) -> None:
         if self._started_here:
