@@ -66,6 +66,20 @@ class RunResult:
     step_stats: list[StepStats] = field(default_factory=list)
 
 
+class ShardsFailedError(GristmillError):
+    """Shards whose input could not be read to the end: they are not done (no marker), the
+    other shards are, and a rerun redoes only these."""
+
+    def __init__(self, failed: list[ShardResult], total: int) -> None:
+        first = failed[0]
+        more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+        super().__init__(
+            f"{len(failed)} of {total} shard(s) not done, their input could not be read to the "
+            f"end; rerun to retry them: {first.shard}: {first.failed}{more}"
+        )
+        self.failed = failed
+
+
 def _dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
@@ -240,10 +254,16 @@ class Pipeline:
             ex = self._executor(ex, executor, workers, ray_address)
             what = f"{len(specs)} step(s)" if specs else "reading inputs"
             bar = _progress(progress, f"stage {index}: {what}", len(tasks))
+            failed: list[ShardResult] = []
             for i, result in ex.imap(process_shard, tasks):
-                results[tasks[i].shard] = result
+                if result.failed is None:
+                    results[tasks[i].shard] = result
+                else:
+                    failed.append(result)
                 bar.advance()
             bar.close()
+            if failed:
+                raise ShardsFailedError(failed, len(inputs))
         return results, done_before, len(tasks), ex
 
     def _run_global_stage(self, index, spec, inputs, docs_dir, out, state, ex, executor,

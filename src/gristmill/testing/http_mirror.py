@@ -12,8 +12,12 @@ that they do not depend on the order in which a client fetches files:
 
 - ``fail_first=K``: the first K requests of each path get ``fail_status`` (503) and no body;
 - ``cut_after_bytes=M``: the first response with a body, per path, announces the full length
-  but closes the connection after M body bytes;
+  but closes the connection after M body bytes (``M=0``: it closes before any body);
+- ``send_length=False``: no ``Content-Length`` header (the body ends when the connection
+  closes, as HTTP/1.0 allows), so a cut is indistinguishable from the end to the client;
 - ``ignore_range=True``: Range headers are ignored (always 200 with the whole file).
+
+``fail_status=500`` with ``fail_first=1`` is "500 then success".
 
 Every request is appended to ``log`` (when given) as a `ServedRequest`; read it after the
 ``with`` block, when all handler threads have finished.
@@ -53,6 +57,7 @@ class _MirrorConfig:
     fail_first: int
     fail_status: int
     ignore_range: bool
+    send_length: bool
     log: list[ServedRequest]
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests_per_path: Counter[str] = field(default_factory=Counter)
@@ -124,7 +129,10 @@ class _MirrorHandler(BaseHTTPRequestHandler):
         record.status = status
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(length))
+        if config.send_length:
+            self.send_header("Content-Length", str(length))
+        else:
+            self.close_connection = True
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
@@ -183,6 +191,7 @@ def serve_directory(
     fail_first: int = 0,
     fail_status: int = 503,
     ignore_range: bool = False,
+    send_length: bool = True,
     log: list[ServedRequest] | None = None,
 ) -> Iterator[str]:
     """Serve ``root`` on 127.0.0.1 (free port) in a thread; yield the base URL ending in '/'."""
@@ -192,6 +201,7 @@ def serve_directory(
         fail_first=fail_first,
         fail_status=fail_status,
         ignore_range=ignore_range,
+        send_length=send_length,
         log=log if log is not None else [],
     )
     server = _MirrorServer(("127.0.0.1", 0), _MirrorHandler)
