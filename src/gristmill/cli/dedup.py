@@ -77,6 +77,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="local (default) or ray")
     run.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     run.add_argument("--ray-address", default=None, help="Ray cluster address (e.g. auto)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the run the output folder holds (without it, a folder "
+                     "holding a different run is refused; the same run resumes)")
     run.add_argument("--keep-dropped", action="store_true",
                      help="write removed documents under DIR/dropped/<reason>/")
     run.add_argument("--keep-work", action="store_true",
@@ -218,6 +221,7 @@ def _dedup(args: argparse.Namespace) -> int:
     result = Pipeline(recipe).run(
         args.input, args.output, executor=args.executor, workers=args.workers,
         ray_address=args.ray_address, keep_dropped=args.keep_dropped, progress=not args.quiet,
+        overwrite=args.overwrite,
         keep_work=args.keep_work,
     )
     if result.nothing_to_do:

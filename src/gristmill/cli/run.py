@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--executor", choices=["local", "ray"], default="local")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (e.g. auto)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run the output folder holds (without it, a folder holding "
+                   "a different run is refused; the same run resumes)")
     p.add_argument("--keep-dropped", action="store_true",
                    help="also write dropped documents under DIR/dropped/<step>/<reason>/")
     p.add_argument("--assets", type=Path, default=None,
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     result = pipeline.run(
         args.input, args.output, executor=args.executor, workers=args.workers,
         ray_address=args.ray_address, keep_dropped=args.keep_dropped, seed=args.seed,
-        progress=not args.quiet,
+        progress=not args.quiet, overwrite=args.overwrite,
     )
     if result.nothing_to_do:
         print(f"nothing to do: all {result.shards_total} shard(s) already done in {args.output}",

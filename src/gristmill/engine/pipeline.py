@@ -18,6 +18,7 @@ worker count (only the ``seconds`` figures differ).
 
 from __future__ import annotations
 
+import logging
 import platform
 import shutil
 import sys
@@ -36,6 +37,12 @@ from gristmill.core.stats import StepStats
 from gristmill.core.step import GlobalStep, GlobalTask, StepContext
 from gristmill.engine.chain import step_labels
 from gristmill.engine.executors import make_executor
+from gristmill.engine.output_folder import (
+    MANIFEST,
+    check_inputs_outside,
+    prepare_output,
+    run_identity,
+)
 from gristmill.engine.recipe import Recipe, StepSpec, load_recipe, recipe_from_steps
 from gristmill.engine.registry import build_step, step_class
 from gristmill.engine.shard import (
@@ -45,8 +52,11 @@ from gristmill.engine.shard import (
     process_shard,
     read_marker,
 )
-from gristmill.io.atomic import write_atomic
+from gristmill.io.atomic import remove_stale_temps, write_atomic
+from gristmill.io.lock import folder_lock
 from gristmill.io.paths import common_root, expand_inputs, shard_name
+
+log = logging.getLogger(__name__)
 
 VERSIONED_PACKAGES = (
     "gristmill", "fastwarc", "resiliparse", "trafilatura", "zstandard", "pyarrow", "numpy",
@@ -143,7 +153,15 @@ class Pipeline:
         seed: int | None = None,
         progress: bool = False,
         keep_work: bool = False,
+        overwrite: bool = False,
     ) -> RunResult:
+        """Run the recipe over ``inputs`` into the folder ``output``.
+
+        The folder is locked for the run (a second run into it is refused), must be empty or
+        hold this same run (recipe, seed, inputs and their sizes), which then resumes;
+        ``overwrite`` replaces a run that is there. Raises `GristmillError` with a one-line
+        reason otherwise.
+        """
         out = Path(output)
         if seed is not None:
             self.recipe.seed = seed
@@ -154,11 +172,22 @@ class Pipeline:
         if len(set(names)) != len(names):
             dup = next(n for n, c in Counter(names).items() if c > 1)
             raise GristmillError(f"two inputs map to the same shard name {dup!r}")
-        self._check_previous_run(out)
-        if not (out / "manifest.json").is_file():
-            # Written first, so a killed run is recognised (and its recipe checked) on rerun.
-            self._write_manifest(out, names, files)
+        check_inputs_outside(files, out)
+        identity = run_identity(self.recipe.name, self.recipe.hash, self.recipe.seed, shards)
+        with folder_lock(out):
+            resumed = prepare_output(out, identity, overwrite=overwrite)
+            remove_stale_temps(out)
+            if not resumed:
+                # Written first, so a killed run is recognised (and its identity checked).
+                self._write_manifest(out, names, files, identity, keep_dropped)
+            elif keep_dropped and not _manifest(out).get("keep_dropped"):
+                log.warning("--keep-dropped applies only to shards not done yet: this run "
+                            "started without it (use --overwrite to redo every shard)")
+            return self._run_stages(out, shards, names, files, executor, workers, ray_address,
+                                    keep_dropped, progress, keep_work)
 
+    def _run_stages(self, out, shards, names, files, executor, workers, ray_address,
+                    keep_dropped, progress, keep_work) -> RunResult:
         state = out / ".state"
         stages = _stages(self.recipe.steps)
         total_done_before = 0
@@ -196,21 +225,6 @@ class Pipeline:
         if not nothing_to_do:
             self._write_outputs(out, stats, results_by_stage, names)
         return RunResult(out, stats, len(shards), total_done_before, nothing_to_do, step_stats)
-
-    def _check_previous_run(self, out: Path) -> None:
-        manifest = out / "manifest.json"
-        if manifest.is_file():
-            try:
-                previous = orjson.loads(manifest.read_bytes())
-            except orjson.JSONDecodeError:
-                return
-            if previous.get("recipe_hash") != self.recipe.hash:
-                raise GristmillError(
-                    f"{out} holds a run of another recipe ({previous.get('recipe', {}).get('name')}, "
-                    f"hash {str(previous.get('recipe_hash'))[:12]}); use a new --output"
-                )
-        elif out.is_dir() and any(out.iterdir()):
-            raise GristmillError(f"output folder {out} is not empty and holds no gristmill run")
 
     def _executor(self, ex, executor, workers, ray_address):
         if ex is None:
@@ -357,8 +371,11 @@ class Pipeline:
                     lines.append(orjson.dumps({"shard": name, **err}, option=orjson.OPT_SORT_KEYS))
         write_atomic(out / "errors.jsonl", b"".join(line + b"\n" for line in lines))
 
-    def _write_manifest(self, out: Path, names: list[str], files: list[str]) -> None:
+    def _write_manifest(self, out: Path, names: list[str], files: list[str],
+                        identity: dict[str, Any], keep_dropped: bool) -> None:
         manifest = {
+            "identity": identity,
+            "keep_dropped": keep_dropped,
             "recipe": self.recipe.to_dict(),
             "recipe_hash": self.recipe.hash,
             "seed": self.recipe.seed,
@@ -366,7 +383,11 @@ class Pipeline:
             "versions": package_versions(),
             "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
         }
-        write_atomic(out / "manifest.json", _dumps(manifest))
+        write_atomic(out / MANIFEST, _dumps(manifest))
+
+
+def _manifest(out: Path) -> dict[str, Any]:
+    return orjson.loads((out / MANIFEST).read_bytes())
 
 
 def _label(path: str) -> str:

@@ -6,7 +6,8 @@ per worker process (after importing the task's plugin modules, so a user's own s
 on any worker). Documents go through `gristmill.engine.chain.StepChain`, the one step runner.
 Outputs go to temporary names and are renamed on success; the done marker, holding the
 shard's stats and errors, is written last. A shard without a marker is redone from scratch,
-so a killed run loses or duplicates nothing.
+so a killed run loses or duplicates nothing (the pipeline removes a killed attempt's
+temporary files, under the output folder's lock, before any shard starts).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gristmill.core.stats import StepStats
 from gristmill.core.step import Step, StepContext
 from gristmill.engine.chain import StepChain, doc_bytes, where
 from gristmill.engine.registry import build_step, import_plugins
-from gristmill.io.atomic import stale_temps, write_atomic
+from gristmill.io.atomic import write_atomic
 from gristmill.io.readers import read_documents
 from gristmill.io.writers import open_writer
 
@@ -162,18 +163,6 @@ class _ShardRun:
                 w.abort()
 
 
-def _remove_stale_temps(task: ShardTask) -> None:
-    """Delete temporary files a killed earlier attempt at this shard left behind."""
-    outputs = [Path(task.output_path), Path(task.marker_path)]
-    if task.quarantine_path:
-        outputs.append(Path(task.quarantine_path))
-    if task.dropped_dir:
-        outputs += [d / f"{task.shard}.jsonl.zst" for d in Path(task.dropped_dir).glob("*/*")]
-    for out in outputs:
-        for stale in stale_temps(out):
-            stale.unlink(missing_ok=True)
-
-
 class _InputBroke(Exception):
     """The input stream itself failed (missing, unreachable, a transfer that could not be
     completed): not one bad record but the rest of the file unread."""
@@ -196,7 +185,6 @@ def process_shard(task: ShardTask) -> ShardResult:
     marker is written, and the result's ``failed`` says why.
     """
     started = time.perf_counter()
-    _remove_stale_temps(task)
     steps = _built_steps(task)
     Path(task.output_path).parent.mkdir(parents=True, exist_ok=True)
     try:
