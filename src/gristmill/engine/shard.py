@@ -198,12 +198,13 @@ def process_shard(task: ShardTask) -> ShardResult:
         sizes: list[int] = []
         for item in _guarded(reader):
             if isinstance(item, RecordError):
-                run.reader_stats.errors += 1
+                run.reader_stats.errors += item.count
                 run.errors.append({
                     "file": task.source_label or item.source,
                     "offset": item.offset,
                     "step": READER_STEP,
                     "message": item.message,
+                    **({"records": item.count} if item.count > 1 else {}),
                 })
                 continue
             run.reader_stats.docs_in += 1
