@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from gristmill.cli.summary import print_run_summary
+from gristmill.core.ranges import COUNT, POSITIVE
 
 # Common Crawl lists its crawls, newest first, here; the demo samples the newest one.
 COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
@@ -29,16 +30,19 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    f"else {FALLBACK_CRAWL})")
     p.add_argument("--base-url", default=None,
                    help="Common Crawl base URL or local mirror (default: the public endpoint)")
-    p.add_argument("--records", type=int, default=2000, help="WARC records to sample (default 2000)")
-    p.add_argument("--files", type=int, default=1, help="WARC files to sample from (default 1)")
+    p.add_argument("--records", type=POSITIVE.parse, default=2000,
+                   help="WARC records to sample (default 2000)")
+    p.add_argument("--files", type=POSITIVE.parse, default=1,
+                   help="WARC files to sample from (default 1)")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
     p.add_argument("--recipe", default=None, help="recipe to run (default: the most complete available)")
     p.add_argument("--assets", type=Path, default=None,
                    help="assets folder for filter word lists (default: OUT/assets, downloaded)")
     p.add_argument("--assets-base-url", default=None,
                    help="mirror of the asset files (default: their public sources)")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--train-steps", type=int, default=60,
+    p.add_argument("--workers", type=POSITIVE.parse, default=None,
+                   help="worker processes (default: all cores)")
+    p.add_argument("--train-steps", type=COUNT.parse, default=60,
                    help="steps of the tiny CPU model trained on the curated text (0: no training)")
     return p
 

@@ -31,6 +31,8 @@ def folder_lock(folder: Path, what: str = "gristmill run") -> Iterator[None]:
     Raises `FolderInUseError`, naming the holder, when another process holds it.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise GristmillError(f"{folder} is a file, not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
