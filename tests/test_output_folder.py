@@ -166,3 +166,15 @@ def test_temp_files_of_killed_writers_are_removed_on_the_next_run(docs, tmp_path
     assert _run(docs, out, "a", "b") == 0
     assert not any(p.exists() for p in stale)
     assert _shards(out) == ["a.jsonl.zst", "b.jsonl.zst"]
+
+
+def test_keep_dropped_on_a_run_started_without_it_says_it_applies_to_nothing_done(docs, tmp_path,
+                                                                                    caplog):
+    out = tmp_path / "out"
+    assert _run(docs, out, "a", "b") == 0
+    assert _run(docs, out, "a", "b", extra=("--keep-dropped",)) == 0
+    assert ("--keep-dropped applies only to shards not done yet: this run started without it "
+            "(use --overwrite to redo every shard)") in caplog.text
+    assert not (out / "dropped").exists()
+    assert _run(docs, out, "a", "b", extra=("--keep-dropped", "--overwrite")) == 0
+    assert list((out / "dropped").rglob("*.jsonl.zst"))

@@ -238,6 +238,9 @@ def _dedup(args: argparse.Namespace) -> int:
     import_plugins(args.plugins)
     recipe = dedup_recipe(args.method, step_kwargs(args), args.input, args.seed or 0)
     recipe.plugins.extend(args.plugins)
+    if len(recipe.steps) > 1 and not args.quiet:
+        print("WARC input: extracting the text of its pages first (extract_text, backend auto); "
+              "the extraction is in the stats", file=sys.stderr)
     result = Pipeline(recipe).run(
         args.input, args.output, executor=args.executor, workers=args.workers,
         ray_address=args.ray_address, keep_dropped=args.keep_dropped, progress=not args.quiet,

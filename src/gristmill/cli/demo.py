@@ -8,6 +8,8 @@ laid out like the bucket works offline).
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -144,8 +146,10 @@ def _train_tiny_model(run_dir: Path, out: Path, max_steps: int) -> dict[str, Pat
     """Tokenize the curated documents (a BPE fitted on them, MeCo URL prefixes) and train the
     smallest CPU scale for a few steps: the whole flow, with nothing supplied by the user."""
     from gristmill.io.readers import read_documents
+    from gristmill.io.run_folder import latest_checkpoint
     from gristmill.tokenize.meco import MecoConfig
     from gristmill.tokenize.pipeline import tokenize_corpus
+    from gristmill.tokenize.shards import INDEX
     from gristmill.tokenize.vocab import train_tokenizer
     from gristmill.train.export import export_checkpoint
     from gristmill.train.scales import get_scale
@@ -153,16 +157,22 @@ def _train_tiny_model(run_dir: Path, out: Path, max_steps: int) -> dict[str, Pat
 
     scale = get_scale(DEMO_SCALE)
     shards = sorted(str(p) for p in (run_dir / "documents").glob("*.jsonl.zst"))
-    texts = [d.text for path in shards for d in read_documents(path) if hasattr(d, "text")]
-    if not texts:
-        print("no documents kept: skipping tokenization and training", file=sys.stderr)
-        return None
-    tokenizer = out / "tokenizer.json"
-    print(f"fitting a {scale.vocab_size}-token BPE on {len(texts)} documents", file=sys.stderr)
-    train_tokenizer(texts, scale.vocab_size, tokenizer)
     tokens = out / "tokens"
-    index = tokenize_corpus(shards, str(tokenizer), scale.seq_len, tokens,
-                            meco=MecoConfig(mode="host"), chunks=4, seed=0)
+    if (tokens / INDEX).is_file():  # a rerun of the demo: the curated run did not change
+        print(f"reusing the token folder {tokens}", file=sys.stderr)
+        index = json.loads((tokens / INDEX).read_text())
+    else:
+        texts = [d.text for path in shards for d in read_documents(path) if hasattr(d, "text")]
+        if not texts:
+            print("no documents kept: skipping tokenization and training", file=sys.stderr)
+            return None
+        tokenizer = out / "tokenizer.json"
+        print(f"fitting a {scale.vocab_size}-token BPE on {len(texts)} documents", file=sys.stderr)
+        train_tokenizer(texts, scale.vocab_size, tokenizer)
+        # A token folder left by a killed demo has no index: start it over.
+        shutil.rmtree(tokens, ignore_errors=True)
+        index = tokenize_corpus(shards, str(tokenizer), scale.seq_len, tokens,
+                                meco=MecoConfig(mode="host"), chunks=4, seed=0)
     sequences = index["totals"]["sequences"]["main"]
     steps = min(max_steps, sequences // scale.global_batch)
     if steps < 2:
@@ -171,7 +181,8 @@ def _train_tiny_model(run_dir: Path, out: Path, max_steps: int) -> dict[str, Pat
     model_dir = out / "model"
     print(f"training {DEMO_SCALE} for {steps} steps (MeCo: URL host prefixes, cooldown without)",
           file=sys.stderr)
+    # Resume what a previous demo trained (a finished run has nothing left to do).
     train(scale, TrainOptions(data=str(tokens), out=str(model_dir), meco=True, max_steps=steps,
-                              resume=True))
+                              resume=latest_checkpoint(model_dir) is not None))
     hf = export_checkpoint(model_dir, out / "model-hf", "hf")
     return {"tokens": tokens, "model": model_dir, "hf model": hf}

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     def progress(stage: str, done: int, total: int) -> None:
         console.print(f"{stage}: {done}/{total}", end="\r")
 
-    executor = make_executor(args.executor, args.workers, args.ray_address)
+    executor = make_executor(args.executor, args.workers, args.ray_address, quiet=args.quiet)
     try:
         with folder_lock(args.out, "gristmill tokenize"):  # one writer per token folder
             index = tokenize_corpus(

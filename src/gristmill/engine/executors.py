@@ -8,6 +8,7 @@ assembled from them is independent of worker count and scheduling.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import socket
@@ -105,7 +106,8 @@ class RayExecutor(OrderedMap):
 
     kind = "ray"
 
-    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+    def __init__(self, workers: int | None = None, address: str | None = None,
+                 quiet: bool = False) -> None:
         try:
             import ray
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -116,6 +118,8 @@ class RayExecutor(OrderedMap):
         self._started_here = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if quiet:  # Ray's own start-up lines ("Started a local Ray instance", ...)
+                kwargs["logging_level"] = logging.ERROR
             if address:
                 kwargs["address"] = address
             else:
@@ -147,13 +151,12 @@ class RayExecutor(OrderedMap):
             self._ray.shutdown()
 
 
-def make_executor(kind: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
-    """Build the executor named on the command line (``local`` or ``ray``).
-
-    Refuses (one line) ``workers`` below 1, more local workers than this process's CPUs
-    (each is a process with its own steps and models: more only add memory and contention),
-    and a Ray address for the local executor, which would ignore it.
-    """
+def check_executor_options(kind: str, workers: int | None, address: str | None) -> None:
+    """Refuse (one line) ``workers`` below 1, more local workers than this process's CPUs (each
+    is a process with its own steps and models: more only add memory and contention), and a
+    Ray address for the local executor, which would ignore it."""
+    if kind not in ("local", "ray"):
+        raise GristmillError(f"unknown executor {kind!r} (choose local or ray)")
     if workers is not None and workers < 1:
         raise GristmillError(f"--workers must be an integer of at least 1, got {workers}")
     if kind == "local":
@@ -165,7 +168,13 @@ def make_executor(kind: str = "local", workers: int | None = None, address: str 
             raise GristmillError(
                 f"--workers must be an integer from 1 to {cpus} (the CPUs this process may use) "
                 f"with the local executor, got {workers}")
+
+
+def make_executor(kind: str = "local", workers: int | None = None, address: str | None = None,
+                  quiet: bool = False) -> Executor:
+    """Build the executor named on the command line (``local`` or ``ray``), after
+    `check_executor_options`. ``quiet`` keeps Ray's start-up messages off the terminal."""
+    check_executor_options(kind, workers, address)
+    if kind == "local":
         return LocalExecutor(workers)
-    if kind == "ray":
-        return RayExecutor(workers, address)
-    raise GristmillError(f"unknown executor {kind!r} (choose local or ray)")
+    return RayExecutor(workers, address, quiet=quiet)
