@@ -165,9 +165,13 @@ def _open_from(
     try:
         return open_from(url, start, timeout=timeout, budget=budget)
     except SourceShorterError:
-        log.warning("%s: local partial file is longer than the source; starting again", url)
-        part.unlink(missing_ok=True)
+        _discard_longer_part(url, part)
         return open_from(url, 0, timeout=timeout, budget=budget)
+
+
+def _discard_longer_part(url: str, part: Path) -> None:
+    log.warning("%s: local partial file is longer than the source; starting again", url)
+    part.unlink(missing_ok=True)
 
 
 class _Transfer:
@@ -278,9 +282,7 @@ class _Transfer:
         except SourceShorterError:
             if start == 0 or reader.position != start:
                 raise
-            log.warning("%s: local partial file is longer than the source; starting again",
-                        self.url)
-            self.part.unlink(missing_ok=True)
+            _discard_longer_part(self.url, self.part)
             return self.fill(0)
         finally:
             if holder:
