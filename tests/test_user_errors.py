@@ -120,7 +120,7 @@ CHECKED = [  # checked before any input is read or any folder written
     (_tokenize("--meco", "host", "--meco-field", "lang"), "tokenize",
      "--meco-field is read only by --meco topic (this run: --meco host)"),
     (_tokenize("--cooldown-fraction", "0.2"), "tokenize",
-     "--cooldown-fraction has no effect without --meco (a MeCo mode)"),
+     "--cooldown-fraction needs --meco (a MeCo mode); without it, it has no effect"),
     (_train("--cooldown-fraction", "0.2"), "train",
      "--cooldown-fraction is the share of the MeCo cooldown; it has no effect without --meco"),
     (_train("--resume"), "train",

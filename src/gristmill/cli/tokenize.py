@@ -102,7 +102,7 @@ def _check_meco_options(args: argparse.Namespace) -> None:
             continue
         flag = "--" + option.replace("_", "-")
         if mode is None and args.meco == "none":
-            raise GristmillError(f"{flag} has no effect without --meco (a MeCo mode)")
+            raise GristmillError(f"{flag} needs --meco (a MeCo mode); without it, it has no effect")
         if mode is not None and args.meco != mode:
             raise GristmillError(f"{flag} is read only by --meco {mode} (this run: --meco {args.meco})")
 

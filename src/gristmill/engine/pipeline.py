@@ -256,8 +256,9 @@ class Pipeline:
         if tasks:
             what = f"{len(specs)} step(s)" if specs else "reading inputs"
             failed: list[ShardResult] = []
+            executor = run.executor()  # started before the bar: it may fail in one line
             with progress_bar(run.progress, f"stage {index}: {what}", len(tasks), "shards") as bar:
-                for i, result in run.executor().imap(process_shard, tasks):
+                for i, result in executor.imap(process_shard, tasks):
                     if result.failed is None:
                         results[tasks[i].shard] = result
                     else:
