@@ -46,7 +46,7 @@ def _train(tokens, out, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--min-frequency", "-1"], "min frequency"),
+    (["--min-frequency", "-1"], "--min-frequency: must be an integer of at least 1, got -1"),
     (["--max-docs", "-3"], "--max-docs"),
     (["--max-docs", "0"], "--max-docs"),
 ])

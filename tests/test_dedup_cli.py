@@ -99,7 +99,7 @@ def test_cli_minhash_names_the_survivor_of_each_removed_document(corpus, tmp_pat
     [
         (["--method", "exact", "--verify"], "--verify does not apply to --method exact"),
         (["--method", "minhash", "--bands", "20", "--rows", "10"], "exceeds num_perm"),
-        (["--method", "bff", "--fp-rate", "2"], "fp_rate"),
+        (["--method", "bff", "--fp-rate", "2"], "--fp-rate must be a number in (0, 1), got 2.0"),
         (["--method", "bff"], "missing --input, --output"),
     ],
 )

@@ -12,10 +12,10 @@ from gristmill.testing.http_mirror import serve_directory
 
 def test_demo_downloads_curates_tokenizes_and_trains(shared_data: Path, tmp_path: Path, capsys):
     out = tmp_path / "demo"
+    args = ["demo", "--crawl", "PAGES-2026", "--records", "60", "--assets-base-url",
+            str(shared_data / "filters"), "--out", str(out), "--train-steps", "4"]
     with serve_directory(shared_data / "commoncrawl") as base_url:
-        code = main(["demo", "--base-url", base_url, "--crawl", "PAGES-2026", "--records", "60",
-                     "--assets-base-url", str(shared_data / "filters"), "--out", str(out),
-                     "--train-steps", "4"])
+        code = main([*args, "--base-url", base_url])
     assert code == 0
     printed = capsys.readouterr().out
     for label in ("documents:", "stats:", "report:", "model:"):
@@ -31,3 +31,11 @@ def test_demo_downloads_curates_tokenizes_and_trains(shared_data: Path, tmp_path
     metrics = (out / "model" / "metrics.jsonl").read_bytes().splitlines()
     assert len(metrics) == 4
     assert (out / "model-hf" / "config.json").is_file()
+
+    # `make demo` a second time (it failed on the existing token folder): it reuses what is done.
+    stats_before = (out / "refinedweb" / "stats.json").read_bytes()
+    with serve_directory(shared_data / "commoncrawl") as base_url:
+        assert main([*args, "--base-url", base_url]) == 0
+    assert (out / "refinedweb" / "stats.json").read_bytes() == stats_before
+    assert (out / "model" / "metrics.jsonl").read_bytes().splitlines() == metrics
+    assert "model:" in capsys.readouterr().out

@@ -51,3 +51,24 @@ def test_hf_export_loads_in_transformers_with_equal_logits(run, tmp_path):
 def test_export_of_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "hf")]) == 2
     assert "neither a checkpoint folder nor a run folder" in capsys.readouterr().err
+
+
+def test_a_tokenizer_larger_than_the_model_is_refused_and_nothing_written(run, tmp_path, capsys):
+    # Before: the export succeeded and the model failed in generate() on the ids past 512.
+    bigger = tmp_path / "bpe600.json"
+    wiki = run.parent / "docs" / "wiki.jsonl.gz"
+    assert main(["tokenizer", "train", "--input", str(wiki), "--vocab-size", "600", "--out",
+                 str(bigger)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(tmp_path / "hf"), "--tokenizer", str(bigger)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == (f"gristmill export: error: --tokenizer {bigger} has 600 tokens, more than the 512 "
+                    "the model was trained with; export with the tokenizer used for its token folder")
+    assert not (tmp_path / "hf").exists()
+
+
+def test_quiet_export_prints_nothing(run, tmp_path, capsys):
+    assert main(["export", str(run), "--out", str(tmp_path / "hf"), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""  # was: transformers' "Writing model shards" bar
+    assert (tmp_path / "hf" / "model.safetensors").is_file()

@@ -154,7 +154,7 @@ def test_page_length_counts_alphanumeric_fasttext_tokens() -> None:
     text50 = " ".join(words(50)) + " — -- ... "  # punctuation tokens are not words
     assert kept(apply("page_length_filter", text50))
     assert dropped(apply("page_length_filter", " ".join(words(49)) + " —"), "too_few_words")
-    assert dropped(apply("page_length_filter", text50, max_length=49), "too_many_words")
+    assert dropped(apply("page_length_filter", text50, min_length=0, max_length=49), "too_many_words")
     # fastText splits on ASCII whitespace only: a no-break space joins two words.
     assert dropped(apply("page_length_filter", " ".join(words(47)) + " a\u00a0b c"), "too_few_words")
     assert kept(apply("page_length_filter", " ".join(words(47)) + " a\tb c"))

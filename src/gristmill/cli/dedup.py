@@ -33,6 +33,7 @@ from gristmill.cli.summary import (
     print_run_summary,
 )
 from gristmill.core.errors import GristmillError
+from gristmill.core.ranges import POSITIVE, SEED, Range
 
 METHOD_STEPS = {"exact": "exact_dedup", "bff": "bff_dedup", "minhash": "minhash_dedup"}
 
@@ -75,14 +76,18 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     run.add_argument("--input", "-i", nargs="+", metavar="PATH", help="input files, folders, globs")
     run.add_argument("--output", "-o", type=Path, metavar="DIR", help="output folder")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="local (default) or ray")
-    run.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    run.add_argument("--workers", type=POSITIVE.parse, default=None,
+                     help="worker processes (default: all cores)")
     run.add_argument("--ray-address", default=None, help="Ray cluster address (e.g. auto)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the run the output folder holds (without it, a folder "
+                     "holding a different run is refused; the same run resumes)")
     run.add_argument("--keep-dropped", action="store_true",
                      help="write removed documents under DIR/dropped/<reason>/")
     run.add_argument("--keep-work", action="store_true",
                      help="keep the dedup job's scratch files under DIR/.state")
     run.add_argument("--quiet", "-q", action="store_true", help="no summary table")
-    run.add_argument("--seed", type=int, default=None, help="hash seed (default 0)")
+    run.add_argument("--seed", type=SEED.parse, default=None, help="hash seed (default 0)")
     run.add_argument("--plugins", nargs="+", default=[], metavar="MODULE",
                      help="modules to import first (steps of your own)")
     add_error_rate_option(run)
@@ -116,7 +121,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     plan.add_argument("--ngrams", default=None, help="expected n-gram count (e.g. 1e9)")
     plan.add_argument("--bytes", dest="corpus_bytes", default=None,
                       help="corpus text size instead of --ngrams (e.g. 12TB)")
-    plan.add_argument("--bytes-per-token", type=float, default=None,
+    plan.add_argument("--bytes-per-token", type=Range(0.0, low_open=True).parse, default=None,
                       help="UTF-8 bytes per token when sizing from --bytes (5.0)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     return p
@@ -148,11 +153,15 @@ def _plan(args: argparse.Namespace) -> int:
         per_token = args.bytes_per_token or BYTES_PER_TOKEN
         total = ngrams_for_bytes(corpus, per_token)
         source = f"{corpus:,} bytes at {per_token} bytes/token = {total:,} n-grams"
-    shards = args.shards or 1
-    fp = args.fp_rate if args.fp_rate is not None else 0.01
+    if total < 1:
+        raise GristmillError(f"the plan needs at least one n-gram, got {source}")
+    # The filter options take the values the bff_dedup step accepts.
+    shards = _checked("bff_dedup", "shards", 1 if args.shards is None else args.shards)
+    fp = _checked("bff_dedup", "fp_rate", args.fp_rate if args.fp_rate is not None else 0.01)
+    blocks = _checked("bff_dedup", "blocks", 64 if args.blocks is None else args.blocks)
     per_shard = math.ceil(total / shards)
     try:
-        p = plan_bloom(per_shard, fp, args.blocks or 64)
+        p = plan_bloom(per_shard, fp, blocks)
     except ValueError as exc:
         raise GristmillError(str(exc)) from exc
     result: dict[str, Any] = {"source": source, "shards": shards, "per_shard": p.to_dict(),
@@ -181,6 +190,18 @@ def _human(n: float) -> str:
 # -- dedup --------------------------------------------------------------------------------
 
 
+def _checked(step: str, option: str, value: Any) -> Any:
+    """``value`` if the step accepts it for ``option``; else a one-line error naming the flag
+    and the allowed values (the step's own declared range: one statement of it)."""
+    from gristmill.core.step import config_problem
+    from gristmill.engine.registry import step_class
+
+    problem = config_problem(step_class(step), option, value)
+    if problem is not None:
+        raise GristmillError(f"--{option.replace('_', '-')} {problem}")
+    return value
+
+
 def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Step keywords from the options given on the command line for ``args.method``."""
     allowed = _METHOD_OPTIONS[args.method]
@@ -191,7 +212,9 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         if option not in allowed:
             flag = "--" + option.replace("_", "-")
             raise GristmillError(f"{flag} does not apply to --method {args.method}")
-        kwargs[option] = int(value) if option == "expected_ngrams" else value
+        if option == "expected_ngrams" and float(value).is_integer():
+            value = int(value)
+        kwargs[option] = _checked(METHOD_STEPS[args.method], option, value)
     return kwargs
 
 
@@ -215,9 +238,13 @@ def _dedup(args: argparse.Namespace) -> int:
     import_plugins(args.plugins)
     recipe = dedup_recipe(args.method, step_kwargs(args), args.input, args.seed or 0)
     recipe.plugins.extend(args.plugins)
+    if len(recipe.steps) > 1 and not args.quiet:
+        print("WARC input: extracting the text of its pages first (extract_text, backend auto); "
+              "the extraction is in the stats", file=sys.stderr)
     result = Pipeline(recipe).run(
         args.input, args.output, executor=args.executor, workers=args.workers,
         ray_address=args.ray_address, keep_dropped=args.keep_dropped, progress=not args.quiet,
+        overwrite=args.overwrite,
         keep_work=args.keep_work,
     )
     if result.nothing_to_do:

@@ -8,10 +8,13 @@ laid out like the bucket works offline).
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 from pathlib import Path
 
 from gristmill.cli.summary import print_run_summary
+from gristmill.core.ranges import COUNT, POSITIVE
 
 # Common Crawl lists its crawls, newest first, here; the demo samples the newest one.
 COLLINFO_URL = "https://index.commoncrawl.org/collinfo.json"
@@ -29,16 +32,19 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    f"else {FALLBACK_CRAWL})")
     p.add_argument("--base-url", default=None,
                    help="Common Crawl base URL or local mirror (default: the public endpoint)")
-    p.add_argument("--records", type=int, default=2000, help="WARC records to sample (default 2000)")
-    p.add_argument("--files", type=int, default=1, help="WARC files to sample from (default 1)")
+    p.add_argument("--records", type=POSITIVE.parse, default=2000,
+                   help="WARC records to sample (default 2000)")
+    p.add_argument("--files", type=POSITIVE.parse, default=1,
+                   help="WARC files to sample from (default 1)")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
     p.add_argument("--recipe", default=None, help="recipe to run (default: the most complete available)")
     p.add_argument("--assets", type=Path, default=None,
                    help="assets folder for filter word lists (default: OUT/assets, downloaded)")
     p.add_argument("--assets-base-url", default=None,
                    help="mirror of the asset files (default: their public sources)")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--train-steps", type=int, default=60,
+    p.add_argument("--workers", type=POSITIVE.parse, default=None,
+                   help="worker processes (default: all cores)")
+    p.add_argument("--train-steps", type=COUNT.parse, default=60,
                    help="steps of the tiny CPU model trained on the curated text (0: no training)")
     return p
 
@@ -140,8 +146,10 @@ def _train_tiny_model(run_dir: Path, out: Path, max_steps: int) -> dict[str, Pat
     """Tokenize the curated documents (a BPE fitted on them, MeCo URL prefixes) and train the
     smallest CPU scale for a few steps: the whole flow, with nothing supplied by the user."""
     from gristmill.io.readers import read_documents
+    from gristmill.io.run_folder import latest_checkpoint
     from gristmill.tokenize.meco import MecoConfig
     from gristmill.tokenize.pipeline import tokenize_corpus
+    from gristmill.tokenize.shards import INDEX
     from gristmill.tokenize.vocab import train_tokenizer
     from gristmill.train.export import export_checkpoint
     from gristmill.train.scales import get_scale
@@ -149,16 +157,22 @@ def _train_tiny_model(run_dir: Path, out: Path, max_steps: int) -> dict[str, Pat
 
     scale = get_scale(DEMO_SCALE)
     shards = sorted(str(p) for p in (run_dir / "documents").glob("*.jsonl.zst"))
-    texts = [d.text for path in shards for d in read_documents(path) if hasattr(d, "text")]
-    if not texts:
-        print("no documents kept: skipping tokenization and training", file=sys.stderr)
-        return None
-    tokenizer = out / "tokenizer.json"
-    print(f"fitting a {scale.vocab_size}-token BPE on {len(texts)} documents", file=sys.stderr)
-    train_tokenizer(texts, scale.vocab_size, tokenizer)
     tokens = out / "tokens"
-    index = tokenize_corpus(shards, str(tokenizer), scale.seq_len, tokens,
-                            meco=MecoConfig(mode="host"), chunks=4, seed=0)
+    if (tokens / INDEX).is_file():  # a rerun of the demo: the curated run did not change
+        print(f"reusing the token folder {tokens}", file=sys.stderr)
+        index = json.loads((tokens / INDEX).read_text())
+    else:
+        texts = [d.text for path in shards for d in read_documents(path) if hasattr(d, "text")]
+        if not texts:
+            print("no documents kept: skipping tokenization and training", file=sys.stderr)
+            return None
+        tokenizer = out / "tokenizer.json"
+        print(f"fitting a {scale.vocab_size}-token BPE on {len(texts)} documents", file=sys.stderr)
+        train_tokenizer(texts, scale.vocab_size, tokenizer)
+        # A token folder left by a killed demo has no index: start it over.
+        shutil.rmtree(tokens, ignore_errors=True)
+        index = tokenize_corpus(shards, str(tokenizer), scale.seq_len, tokens,
+                                meco=MecoConfig(mode="host"), chunks=4, seed=0)
     sequences = index["totals"]["sequences"]["main"]
     steps = min(max_steps, sequences // scale.global_batch)
     if steps < 2:
@@ -167,7 +181,8 @@ def _train_tiny_model(run_dir: Path, out: Path, max_steps: int) -> dict[str, Pat
     model_dir = out / "model"
     print(f"training {DEMO_SCALE} for {steps} steps (MeCo: URL host prefixes, cooldown without)",
           file=sys.stderr)
+    # Resume what a previous demo trained (a finished run has nothing left to do).
     train(scale, TrainOptions(data=str(tokens), out=str(model_dir), meco=True, max_steps=steps,
-                              resume=True))
+                              resume=latest_checkpoint(model_dir) is not None))
     hf = export_checkpoint(model_dir, out / "model-hf", "hf")
     return {"tokens": tokens, "model": model_dir, "hf model": hf}

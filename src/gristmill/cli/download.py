@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gristmill.core.errors import InputError
+from gristmill.core.ranges import COUNT, POSITIVE, Range
 from gristmill.io.download import DEFAULT_BASE_URL, KINDS, DownloadResult, download_crawl
 
 # Beyond this many files the summary shows totals only; the files are all under --out anyway.
@@ -34,29 +35,6 @@ Files land at OUT/<path in the bucket>; a sample of the first N records is named
 <stem>.first-N-records.warc.gz. Partial files (*.part) resume with HTTP Range on a rerun;
 complete files are skipped.
 """
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -79,18 +57,18 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
     crawl.add_argument("--crawl", metavar="ID", help="crawl id, e.g. CC-MAIN-2024-22")
     crawl.add_argument("--kind", choices=KINDS, default="warc", help="file kind (default: warc)")
     crawl.add_argument(
-        "--files", type=_count(1), metavar="N", help="how many files of the listing to download"
+        "--files", type=POSITIVE.parse, metavar="N", help="how many files of the listing to download"
     )
     crawl.add_argument(
         "--offset",
-        type=_count(0),
+        type=COUNT.parse,
         default=0,
         metavar="K",
         help="start at the K-th file of the listing (default: 0)",
     )
     crawl.add_argument(
         "--records",
-        type=_count(1),
+        type=POSITIVE.parse,
         metavar="N",
         help="keep only the first N WARC records of each file (reads only that far)",
     )
@@ -103,28 +81,28 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
     )
     parser.add_argument(
         "--retries",
-        type=_count(0),
+        type=COUNT.parse,
         default=5,
         metavar="N",
         help="retries per file after network failures (default: 5)",
     )
     parser.add_argument(
         "--backoff",
-        type=_seconds,
+        type=Range(0.0).parse,
         default=1.0,
         metavar="S",
         help="first retry delay in seconds, doubled each retry (default: 1)",
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=Range(0.0, low_open=True).parse,
         default=60.0,
         metavar="S",
         help="seconds without data before a connection counts as failed (default: 60)",
     )
     parser.add_argument(
         "--parallel",
-        type=_count(1),
+        type=POSITIVE.parse,
         default=1,
         metavar="N",
         help="transfer N files at once, each resumed and retried on its own (default: 1)",

@@ -12,6 +12,7 @@ from gristmill.cli.summary import (
     print_error_notice,
     print_run_summary,
 )
+from gristmill.core.ranges import POSITIVE, SEED
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -26,13 +27,18 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="input files, folders, globs or URLs")
     p.add_argument("--output", "-o", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--executor", choices=["local", "ray"], default="local")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=POSITIVE.parse, default=None,
+                   help="worker processes (default: all cores; at most the CPU count with the "
+                   "local executor)")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (e.g. auto)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run the output folder holds (without it, a folder holding "
+                   "a different run is refused; the same run resumes)")
     p.add_argument("--keep-dropped", action="store_true",
                    help="also write dropped documents under DIR/dropped/<step>/<reason>/")
     p.add_argument("--assets", type=Path, default=None,
                    help="folder that ${assets} in the recipe resolves to (default: $GRISTMILL_ASSETS)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=SEED.parse, default=None,
                    help="override the recipe's seed (hash seeds of dedup steps, sampling)")
     p.add_argument("--plugins", nargs="+", default=[], metavar="MODULE",
                    help="import these modules first: steps of your own, registered with "
@@ -54,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     result = pipeline.run(
         args.input, args.output, executor=args.executor, workers=args.workers,
         ray_address=args.ray_address, keep_dropped=args.keep_dropped, seed=args.seed,
-        progress=not args.quiet,
+        progress=not args.quiet, overwrite=args.overwrite,
     )
     if result.nothing_to_do:
         print(f"nothing to do: all {result.shards_total} shard(s) already done in {args.output}",

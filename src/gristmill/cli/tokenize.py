@@ -10,8 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 from gristmill.core.errors import GristmillError
+from gristmill.core.ranges import POSITIVE, SEED, Range
+from gristmill.io.lock import folder_lock
 from gristmill.tokenize.documents import expand_inputs
 from gristmill.tokenize.meco import MECO_COOLDOWN_FRACTION, MECO_MODES, MecoConfig
+
+# The MeCo cooldown share (MeCo trains its last 10%): [0, 1), a run needs a main phase.
+COOLDOWN_SHARE = Range(0.0, 1.0, high_open=True)
+# A window holds seq_len + 1 tokens; a context of 2^20 (about a million) tokens is beyond any
+# model this trains (DCLM's scales use 2048), and a typo's 10^8 would pad every file's last
+# window to gigabytes.
+SEQ_LEN = Range(1, 1 << 20, integer=True)
 
 _EPILOG = """\
 MeCo metadata modes (--meco; the prefix is "URL: <meta>\\n\\n", masked out of the loss):
@@ -48,36 +57,36 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
         "count; a killed run resumes where it stopped.")
     p.add_argument("--tokenizer", required=True, type=Path, metavar="FILE",
                    help="Hugging Face tokenizers JSON (DCLM: GPT-NeoX-20B; or one from gristmill tokenizer train)")
-    p.add_argument("--seq-len", type=int, required=True, metavar="N",
+    p.add_argument("--seq-len", type=SEQ_LEN.parse, required=True, metavar="N",
                    help="training context length; windows hold N + 1 tokens (a scale's seq_len must match)")
     p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
                    help="documents: .jsonl[.gz|.zst], Parquet or WARC files, folders or globs")
     p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="token folder to write (must not exist)")
     p.add_argument("--meco", choices=MECO_MODES, default="none", metavar="MODE",
                    help="MeCo metadata mode, see below (default none)")
-    p.add_argument("--meco-value", default="example.com", metavar="TEXT",
+    p.add_argument("--meco-value", default=None, metavar="TEXT",
                    help="the metadata of every document with --meco fixed (default example.com)")
-    p.add_argument("--meco-field", default="topic", metavar="KEY",
+    p.add_argument("--meco-field", default=None, metavar="KEY",
                    help="the metadata key read by --meco topic (default topic)")
-    p.add_argument("--cooldown-fraction", type=float, default=MECO_COOLDOWN_FRACTION, metavar="F",
+    p.add_argument("--cooldown-fraction", type=COOLDOWN_SHARE.parse, default=None, metavar="F",
                    help="with --meco: share of training tokens in the metadata-free cooldown (default 0.1, "
                    "MeCo); without --cooldown-input also the share of input documents, chosen by a seeded "
                    "hash of their id, held out as the cooldown pool")
     p.add_argument("--cooldown-input", nargs="+", default=None, metavar="PATH",
                    help="with --meco: documents that form a separate cooldown pool (tokenized without "
                    "metadata, never in the main phase, as MeCo trained its cooldown); replaces the hash split")
-    p.add_argument("--chunks", type=int, default=None, metavar="K",
+    p.add_argument("--chunks", type=POSITIVE.parse, default=None, metavar="K",
                    help="number of chunks, split between main and cooldown by size (default: chunks of "
                    "8192 sequences, as DCLM's shards); the trainer checkpoints after each")
-    p.add_argument("--shuffle-buffer", type=float, default=256, metavar="MB",
-                   help="memory one shuffle task may hold, in MiB (default 256); the global shuffle "
-                   "goes through buckets of this size, so memory stays flat whatever the corpus size, "
-                   "and the output does not depend on it")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
+    p.add_argument("--shuffle-buffer", type=Range(0.0625).parse, default=256, metavar="MB",
+                   help="memory one shuffle task may hold, in MiB (default 256, at least 0.0625); the "
+                   "global shuffle goes through buckets of this size, so memory stays flat whatever the "
+                   "corpus size, and the output does not depend on it")
+    p.add_argument("--seed", type=SEED.parse, default=0, metavar="S",
                    help="seed of the shuffle and of the cooldown hash split (default 0)")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local process pool (default) or Ray tasks; same output either way")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=POSITIVE.parse, default=None, metavar="N",
                    help="parallel files (default: all cores); each worker encodes with its share of cores")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="Ray cluster to join, e.g. auto (default: start a local Ray)")
@@ -85,15 +94,34 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
     return p
 
 
+# Options that only mean something with one --meco mode (None: any mode but "none").
+_MECO_ONLY = (("meco_value", "fixed"), ("meco_field", "topic"), ("cooldown_fraction", None),
+              ("cooldown_input", None))
+
+
+def _check_meco_options(args: argparse.Namespace) -> None:
+    """Refuse MeCo options that the chosen --meco mode would ignore."""
+    for option, mode in _MECO_ONLY:
+        if getattr(args, option) is None:
+            continue
+        flag = "--" + option.replace("_", "-")
+        if mode is None and args.meco == "none":
+            raise GristmillError(f"{flag} needs --meco (a MeCo mode); without it, it has no effect")
+        if mode is not None and args.meco != mode:
+            raise GristmillError(f"{flag} is read only by --meco {mode} (this run: --meco {args.meco})")
+
+
 def run(args: argparse.Namespace) -> int:
     from gristmill.engine.executors import make_executor
     from gristmill.tokenize.pipeline import tokenize_corpus
 
-    if args.workers is not None and args.workers < 1:
-        raise GristmillError(f"--workers must be at least 1, got {args.workers}")
+    _check_meco_options(args)
     try:
-        meco = MecoConfig(args.meco, fixed_value=args.meco_value, topic_field=args.meco_field,
-                          cooldown_fraction=args.cooldown_fraction if args.meco != "none" else 0.0)
+        meco = MecoConfig(
+            args.meco, fixed_value=args.meco_value or "example.com",
+            topic_field=args.meco_field or "topic",
+            cooldown_fraction=(0.0 if args.meco == "none" else MECO_COOLDOWN_FRACTION
+                               if args.cooldown_fraction is None else args.cooldown_fraction))
     except ValueError as exc:
         raise GristmillError(str(exc)) from exc
     console = Console(stderr=True, quiet=args.quiet)
@@ -101,15 +129,16 @@ def run(args: argparse.Namespace) -> int:
     def progress(stage: str, done: int, total: int) -> None:
         console.print(f"{stage}: {done}/{total}", end="\r")
 
-    executor = make_executor(args.executor, args.workers, args.ray_address)
+    executor = make_executor(args.executor, args.workers, args.ray_address, quiet=args.quiet)
     try:
-        index = tokenize_corpus(
-            expand_inputs(args.input), args.tokenizer, args.seq_len, args.out, meco=meco,
-            cooldown_inputs=expand_inputs(args.cooldown_input) if args.cooldown_input else None,
-            chunks=args.chunks, seed=args.seed, executor=executor,
-            shuffle_buffer=int(args.shuffle_buffer * (1 << 20)),
-            progress=progress if console.is_terminal and not args.quiet else None,
-        )
+        with folder_lock(args.out, "gristmill tokenize"):  # one writer per token folder
+            index = tokenize_corpus(
+                expand_inputs(args.input), args.tokenizer, args.seq_len, args.out, meco=meco,
+                cooldown_inputs=expand_inputs(args.cooldown_input) if args.cooldown_input else None,
+                chunks=args.chunks, seed=args.seed, executor=executor,
+                shuffle_buffer=int(args.shuffle_buffer * (1 << 20)),
+                progress=progress if console.is_terminal and not args.quiet else None,
+            )
     finally:
         executor.close()
     table = Table(title=f"tokenized into {args.out} ({len(index['chunks'])} chunks)")

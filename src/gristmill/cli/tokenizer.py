@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from gristmill.core.errors import GristmillError, RecordError
+from gristmill.core.ranges import POSITIVE, Range
 from gristmill.tokenize.documents import expand_inputs, read_documents
-from gristmill.tokenize.vocab import train_tokenizer
+from gristmill.tokenize.vocab import MIN_VOCAB_SIZE, train_tokenizer
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -21,16 +22,17 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
                        "on the text of .jsonl/.jsonl.gz/.jsonl.zst documents. Small vocabularies (4k-16k) "
                        "suit CPU-scale models.")
     t.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH", help="document files, folders or globs")
-    t.add_argument("--vocab-size", type=int, required=True, help="vocabulary size including the 256 bytes and EOT")
+    t.add_argument("--vocab-size", type=Range(MIN_VOCAB_SIZE, integer=True).parse, required=True,
+                   help="vocabulary size including the 256 bytes and EOT")
     t.add_argument("--out", "-o", required=True, type=Path, metavar="FILE", help="tokenizer JSON to write")
-    t.add_argument("--max-docs", type=int, default=None, help="train on the first N documents only")
-    t.add_argument("--min-frequency", type=int, default=2, help="minimum pair count for a merge (default 2)")
+    t.add_argument("--max-docs", type=POSITIVE.parse, default=None,
+                   help="train on the first N documents only")
+    t.add_argument("--min-frequency", type=POSITIVE.parse, default=2,
+                   help="minimum pair count for a merge (default 2)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.max_docs is not None and args.max_docs < 1:
-        raise GristmillError(f"--max-docs must be at least 1, got {args.max_docs}")
     if args.out.is_dir():
         raise GristmillError(f"--out {args.out} is a folder; give the tokenizer JSON file to write")
     files = expand_inputs(args.input)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
+
+from gristmill.cli.tokenize import COOLDOWN_SHARE
+from gristmill.core.errors import GristmillError
+from gristmill.core.ranges import POSITIVE, SEED, Range
+from gristmill.io.lock import folder_lock
 
 _EPILOG = """\
 Scales (tokens = 20 x params x multiplier; DCLM's published hyperparameters):
@@ -45,15 +49,15 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
     p.add_argument("--out", "-o", required=True, type=Path, metavar="RUN", help="run folder (new, or with --resume)")
     p.add_argument("--meco", action="store_true",
                    help="MeCo run on data tokenized with --meco: metadata chunks, then the metadata-free cooldown")
-    p.add_argument("--cooldown-fraction", type=float, default=None, metavar="F",
+    p.add_argument("--cooldown-fraction", type=COOLDOWN_SHARE.parse, default=None, metavar="F",
                    help="share of steps in the MeCo cooldown (default: the token folder's, 0.1); 0 = none")
     p.add_argument("--resume", action="store_true",
                    help="continue from the run folder's latest checkpoint (same loss curve as an unbroken run)")
-    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+    p.add_argument("--max-steps", type=POSITIVE.parse, default=None, metavar="N",
                    help="shorten the run to N steps (warmup and cooldown scaled to it)")
-    p.add_argument("--micro-batch", type=int, default=None, metavar="N",
+    p.add_argument("--micro-batch", type=POSITIVE.parse, default=None, metavar="N",
                    help="sequences per forward pass per process; gradients accumulate to the global batch")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+    p.add_argument("--checkpoint-every", type=POSITIVE.parse, default=None, metavar="N",
                    help="also checkpoint every N steps (besides each chunk)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto = CUDA when available, else CPU (default)")
@@ -61,10 +65,10 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
                    help="autocast dtype (default bf16; uses AMX on recent Xeons)")
     p.add_argument("--fsdp", action="store_true", help="shard parameters with FSDP2 (CUDA, under torchrun)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--seed", type=int, default=124, metavar="S", help="initialisation seed (default 124, as DCLM)")
-    p.add_argument("--peak-tflops", type=float, default=None, metavar="T",
+    p.add_argument("--seed", type=SEED.parse, default=124, metavar="S", help="initialisation seed (default 124, as DCLM)")
+    p.add_argument("--peak-tflops", type=Range(0.0, low_open=True).parse, default=None, metavar="T",
                    help="peak TFLOP/s per device for MFU (default: GPU datasheet, or a measured matmul on CPU)")
-    p.add_argument("--log-every", type=int, default=10, metavar="N", help="print a progress line every N steps")
+    p.add_argument("--log-every", type=POSITIVE.parse, default=10, metavar="N", help="print a progress line every N steps")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     return p
 
@@ -74,8 +78,13 @@ def run(args: argparse.Namespace) -> int:
     from gristmill.train.scales import get_scale
     from gristmill.train.trainer import TrainOptions, train
 
-    if args.resume and not args.quiet and latest_checkpoint(args.out) is None and os.environ.get("RANK", "0") == "0":
-        print(f"gristmill train: {args.out} has no checkpoint to resume from; starting a new run", file=sys.stderr)
+    if args.resume and latest_checkpoint(args.out) is None:
+        # Starting over would silently train a new full-length run under the name of the old.
+        raise GristmillError(f"{args.out} has no checkpoint to resume from; drop --resume to "
+                             "start a new run there")
+    if args.cooldown_fraction is not None and not args.meco:
+        raise GristmillError("--cooldown-fraction is the share of the MeCo cooldown; it has no "
+                             "effect without --meco")
 
     opts = TrainOptions(
         data=str(args.data), out=str(args.out), meco=args.meco, cooldown_fraction=args.cooldown_fraction,
@@ -84,5 +93,10 @@ def run(args: argparse.Namespace) -> int:
         fsdp=args.fsdp, compile=args.compile, seed=args.seed, peak_tflops=args.peak_tflops,
         log_every=args.log_every, quiet=args.quiet,
     )
-    train(get_scale(args.scale), opts)
+    scale = get_scale(args.scale)
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 holds the run folder's lock
+        train(scale, opts)
+        return 0
+    with folder_lock(args.out, "gristmill train"):
+        train(scale, opts)
     return 0

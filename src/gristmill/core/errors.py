@@ -25,10 +25,13 @@ class RecordError(Exception):
     Attributes:
         source: the file the record came from.
         offset: byte offset (WARC) or line/row number (JSONL/Parquet) of the record.
+        count: input records this error stands for: 1, or more when one failure makes a run
+            of records unreadable (the lines of a compressed member whose checksum failed).
     """
 
-    def __init__(self, source: str, offset: int | None, message: str) -> None:
+    def __init__(self, source: str, offset: int | None, message: str, count: int = 1) -> None:
         super().__init__(f"{source}@{offset}: {message}")
         self.source = source
         self.offset = offset
         self.message = message
+        self.count = count

@@ -22,11 +22,12 @@ import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 from gristmill.core.document import Document
 from gristmill.core.errors import RecipeError
 from gristmill.core.executor import Executor
+from gristmill.core.ranges import range_of
 
 StepKind = Literal["extractor", "filter", "modifier", "enricher", "global"]
 
@@ -138,7 +139,7 @@ def step_parameters(cls: type[Step]) -> dict[str, tuple[Any, Any]]:
     """Map each config key of ``cls`` to (type annotation, default or inspect.Parameter.empty)."""
     init = cls.__init__
     sig = inspect.signature(init)
-    hints = typing.get_type_hints(init)
+    hints = typing.get_type_hints(init, include_extras=True)  # keeps Annotated ranges
     params: dict[str, tuple[Any, Any]] = {}
     for pname, p in sig.parameters.items():
         if pname == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
@@ -152,6 +153,8 @@ def _type_ok(value: Any, annotation: Any) -> bool:
         return True
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is Annotated:
+        return _type_ok(value, args[0])
     if origin in (Union, types.UnionType):
         return any(_type_ok(value, a) for a in args)
     if origin is Literal:
@@ -176,7 +179,37 @@ def _type_ok(value: Any, annotation: Any) -> bool:
 
 
 def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is Annotated:
+        return _type_name(typing.get_args(annotation)[0])
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _range_problem(value: Any, annotation: Any) -> str | None:
+    """Why ``value`` (already of the right type) is outside the `Range` its annotation
+    declares (``Annotated[int, Range(1)]``, also inside ``| None`` and lists); None if not."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Annotated:
+        allowed = range_of(annotation)
+        return allowed.problem(value) if allowed is not None else None
+    if origin in (Union, types.UnionType):
+        member = next((a for a in args if _type_ok(value, a)), None)
+        return None if member is None else _range_problem(value, member)
+    if origin in (list, tuple, typing.Sequence, Iterable) and args and isinstance(value, (list, tuple)):
+        for item in value:
+            problem = _range_problem(item, args[0])
+            if problem is not None:
+                return f"items {problem}"
+    return None
+
+
+def config_problem(cls: type[Step], key: str, value: Any) -> str | None:
+    """Why ``value`` is not a valid ``key`` of step ``cls`` (wrong type or out of range), in
+    words that follow the key's name ("must be ..."); None when it is valid."""
+    annotation, _ = step_parameters(cls)[key]
+    if not _type_ok(value, annotation):
+        return f"must be {_type_name(annotation)}, got {type(value).__name__} {value!r}"
+    return _range_problem(value, annotation)
 
 
 def make_step(cls: type[Step], kwargs: dict[str, Any], where: str = "") -> Step:
@@ -194,12 +227,9 @@ def make_step(cls: type[Step], kwargs: dict[str, Any], where: str = "") -> Step:
                 continue  # a step without its own __init__ takes any config
             known = ", ".join(sorted(params)) or "none"
             raise RecipeError(f"{at}step {name!r}: unknown key {key!r} (known keys: {known})")
-        annotation, _ = params[key]
-        if not _type_ok(value, annotation):
-            raise RecipeError(
-                f"{at}step {name!r}: key {key!r} must be {_type_name(annotation)}, "
-                f"got {type(value).__name__} {value!r}"
-            )
+        problem = config_problem(cls, key, value)
+        if problem is not None:
+            raise RecipeError(f"{at}step {name!r}: key {key!r} {problem}")
     missing = [k for k, (_, d) in params.items() if d is inspect.Parameter.empty and k not in kwargs]
     if missing:
         raise RecipeError(f"{at}step {name!r}: missing required key(s) {', '.join(missing)}")

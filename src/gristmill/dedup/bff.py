@@ -33,6 +33,7 @@ rewrites the shards.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -351,12 +352,40 @@ class FilterTask:
     stored: bool
 
 
+# How far the n-grams a filter received may exceed ``expected_ngrams`` before the run is
+# stopped: at twice its size, a filter planned for a 1% false-positive rate answers "seen"
+# for about 15% of new n-grams, and BFF removes that much unique text.
+OVERFULL_FACTOR = 2.0
+
+
+def check_not_overfull(plan: BloomPlan, fill: float, config: BffConfig) -> None:
+    """Raise `GristmillError` when a filter sized by ``expected_ngrams`` received far more
+    n-grams: its false positives would remove unique paragraphs as duplicates.
+
+    The distinct n-grams a filter holds follow from its share of set bits (Swamidass & Baldi
+    2007, J. Chem. Inf. Model. 47(3), eq. 3): ``n = -(m / k) ln(1 - X/m)``.
+    """
+    if not config.expected_ngrams:
+        return  # sized from the exact count: never overfull
+    bits = plan.allocated_bytes * 8
+    held = float("inf") if fill >= 1.0 else -(bits / plan.hashers) * math.log1p(-fill)
+    if held > OVERFULL_FACTOR * config.expected_ngrams:
+        raise GristmillError(
+            f"the BFF filter received about {held:,.0f} distinct n-grams, far above the "
+            f"expected_ngrams {config.expected_ngrams:,} it was sized for: its false-positive "
+            f"rate is about {fill ** plan.hashers:.2g}, not {config.fp_rate:g}; set "
+            "expected_ngrams to the corpus's n-gram count (gristmill dedup plan), or 0 to "
+            "count them")
+
+
 def filter_dedup_shard(task: FilterTask) -> dict[str, Any]:
     """Deduplicate one dedup shard with a filter of its own (one process)."""
     started = time.perf_counter()
     bloom = BloomFilter(task.plan, seed=task.config.seed)
     per_file = [filter_shard_file(Path(task.root), s, task.config, bloom, task.stored) for s in task.shards]
-    return {"filter_bytes": bloom.nbytes, "fill_ratio": round(bloom.fill_ratio(), 6),
+    fill = bloom.fill_ratio()
+    check_not_overfull(task.plan, fill, task.config)
+    return {"filter_bytes": bloom.nbytes, "fill_ratio": round(fill, 6),
             "seconds": round(time.perf_counter() - started, 3),
             "paragraphs_removed": sum(r["paragraphs_removed"] for r in per_file),
             "documents_removed": sum(r["documents_removed"] for r in per_file)}
@@ -453,6 +482,7 @@ def _filter_on_ray_actors(job: DedupJob, task: FilterTask, actors: int) -> dict[
         ) from exc
     finally:
         bloom.close()
+    check_not_overfull(task.plan, fill, task.config)
     return {"filter_bytes": nbytes, "fill_ratio": round(fill, 6), "actors": actors,
             "actor_calls": bloom.calls, "ngrams_probed": bloom.probed,
             "seconds": round(time.perf_counter() - started, 3),

@@ -128,7 +128,7 @@ def write_shard(task: WriteTask) -> dict[str, Any]:
             for item in read_documents(task.shard.path, name=task.shard.name):
                 if isinstance(item, RecordError):
                     # Counted and named; the record takes no index, as in every earlier phase.
-                    stats.errors += 1
+                    stats.errors += item.count
                     print(f"{task.step}: skipped bad record {item}", file=sys.stderr)
                     continue
                 record += 1

@@ -69,7 +69,7 @@ def read_batches(
     size = 0
     for item in read_documents(shard.path, name=shard.name):
         if isinstance(item, RecordError):
-            counts.errors += 1
+            counts.errors += item.count
             if len(counts.error_messages) < 20:
                 counts.error_messages.append(str(item))
             continue

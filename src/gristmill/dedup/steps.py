@@ -9,8 +9,9 @@ hash seed is the run's seed (``--seed``, the recipe's ``seed``) unless ``seed`` 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Annotated, Literal
 
+from gristmill.core.ranges import Count, Positive, Range, Seed, Share
 from gristmill.core.stats import StepStats
 from gristmill.core.step import GlobalStep, GlobalTask, register
 from gristmill.dedup.bff import BffConfig, run_bff
@@ -41,11 +42,9 @@ class ExactDedup(GlobalStep):
         key: Literal["text", "url", "lines"] = "text",
         keep: Literal["first", "url_hash"] = "first",
         normalize: bool = True,
-        partitions: int = 0,
-        seed: int | None = None,
+        partitions: Count = 0,
+        seed: Seed | None = None,
     ) -> None:
-        if partitions < 0:
-            raise ValueError("partitions must be 0 (automatic) or positive")
         self.settings = ExactConfig(key=key, keep=keep, normalize=normalize, partitions=partitions)
 
     def run(self, task: GlobalTask) -> dict[str, StepStats]:
@@ -82,16 +81,16 @@ class BffDedup(GlobalStep):
     def __init__(
         self,
         *,
-        ngram_size: int = 13,
-        min_ngram_size: int = 13,
-        threshold: float = 0.8,
-        fp_rate: float = 0.01,
-        expected_ngrams: int = 0,
-        shards: int = 1,
-        blocks: int = 64,
-        batch_ngrams: int = 16384,
-        actors: int = 0,
-        seed: int | None = None,
+        ngram_size: Positive = 13,
+        min_ngram_size: Positive = 13,
+        threshold: Share = 0.8,
+        fp_rate: Annotated[float, Range(0.0, 1.0, low_open=True, high_open=True)] = 0.01,
+        expected_ngrams: Count = 0,
+        shards: Positive = 1,
+        blocks: Positive = 64,
+        batch_ngrams: Positive = 16384,
+        actors: Count = 0,
+        seed: Seed | None = None,
     ) -> None:
         if not 0.0 < fp_rate < 1.0:
             raise ValueError(f"fp_rate must be in (0, 1), got {fp_rate}")
@@ -125,17 +124,15 @@ class MinhashDedup(GlobalStep):
     def __init__(
         self,
         *,
-        ngram: int = 5,
-        num_perm: int = 128,
-        bands: int = 0,
-        rows: int = 0,
-        threshold: float = 0.8,
+        ngram: Positive = 5,
+        num_perm: Positive = 128,
+        bands: Count = 0,
+        rows: Count = 0,
+        threshold: Share = 0.8,
         verify: bool = False,
-        partitions: int = 0,
-        seed: int | None = None,
+        partitions: Count = 0,
+        seed: Seed | None = None,
     ) -> None:
-        if partitions < 0:
-            raise ValueError("partitions must be 0 (automatic) or positive")
         params = MinhashParams(ngram=ngram, num_perm=num_perm, bands=bands, rows=rows,
                                threshold=float(threshold))
         params.layout  # noqa: B018 (solve now so a bad layout fails at recipe load)

@@ -8,6 +8,7 @@ assembled from them is independent of worker count and scheduling.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import socket
@@ -44,13 +45,22 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: a container's or taskset's share),
+    not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 class LocalExecutor(OrderedMap):
     """A process pool on this machine; ``workers=1`` runs tasks in this process."""
 
     kind = "local"
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or usable_cpus())
 
     def imap(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[tuple[int, R]]:
         if self.workers == 1 or len(tasks) <= 1:
@@ -96,7 +106,8 @@ class RayExecutor(OrderedMap):
 
     kind = "ray"
 
-    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+    def __init__(self, workers: int | None = None, address: str | None = None,
+                 quiet: bool = False) -> None:
         try:
             import ray
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -107,6 +118,8 @@ class RayExecutor(OrderedMap):
         self._started_here = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if quiet:  # Ray's own start-up lines ("Started a local Ray instance", ...)
+                kwargs["logging_level"] = logging.ERROR
             if address:
                 kwargs["address"] = address
             else:
@@ -155,10 +168,30 @@ class RayExecutor(OrderedMap):
             self._ray.shutdown()
 
 
-def make_executor(kind: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
-    """Build the executor named on the command line (``local`` or ``ray``)."""
+def check_executor_options(kind: str, workers: int | None, address: str | None) -> None:
+    """Refuse (one line) ``workers`` below 1, more local workers than this process's CPUs (each
+    is a process with its own steps and models: more only add memory and contention), and a
+    Ray address for the local executor, which would ignore it."""
+    if kind not in ("local", "ray"):
+        raise GristmillError(f"unknown executor {kind!r} (choose local or ray)")
+    if workers is not None and workers < 1:
+        raise GristmillError(f"--workers must be an integer of at least 1, got {workers}")
+    if kind == "local":
+        if address:
+            raise GristmillError("--ray-address has no effect with the local executor; "
+                                 "add --executor ray")
+        cpus = usable_cpus()
+        if workers is not None and workers > cpus:
+            raise GristmillError(
+                f"--workers must be an integer from 1 to {cpus} (the CPUs this process may use) "
+                f"with the local executor, got {workers}")
+
+
+def make_executor(kind: str = "local", workers: int | None = None, address: str | None = None,
+                  quiet: bool = False) -> Executor:
+    """Build the executor named on the command line (``local`` or ``ray``), after
+    `check_executor_options`. ``quiet`` keeps Ray's start-up messages off the terminal."""
+    check_executor_options(kind, workers, address)
     if kind == "local":
         return LocalExecutor(workers)
-    if kind == "ray":
-        return RayExecutor(workers, address)
-    raise GristmillError(f"unknown executor {kind!r} (choose local or ray)")
+    return RayExecutor(workers, address, quiet=quiet)

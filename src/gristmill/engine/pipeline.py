@@ -18,6 +18,7 @@ worker count (only the ``seconds`` figures differ).
 
 from __future__ import annotations
 
+import logging
 import platform
 import shutil
 import sys
@@ -35,7 +36,14 @@ from gristmill.core.executor import Executor
 from gristmill.core.stats import StepStats
 from gristmill.core.step import GlobalStep, GlobalTask, StepContext
 from gristmill.engine.chain import step_labels
-from gristmill.engine.executors import make_executor
+from gristmill.engine.executors import check_executor_options, make_executor
+from gristmill.engine.output_folder import (
+    MANIFEST,
+    check_inputs_outside,
+    prepare_output,
+    run_identity,
+)
+from gristmill.engine.progress import ProgressExecutor, progress_bar
 from gristmill.engine.recipe import Recipe, StepSpec, load_recipe, recipe_from_steps
 from gristmill.engine.registry import build_step, step_class
 from gristmill.engine.shard import (
@@ -45,8 +53,11 @@ from gristmill.engine.shard import (
     process_shard,
     read_marker,
 )
-from gristmill.io.atomic import write_atomic
+from gristmill.io.atomic import remove_stale_temps, write_atomic
+from gristmill.io.lock import folder_lock
 from gristmill.io.paths import common_root, expand_inputs, shard_name
+
+log = logging.getLogger(__name__)
 
 VERSIONED_PACKAGES = (
     "gristmill", "fastwarc", "resiliparse", "trafilatura", "zstandard", "pyarrow", "numpy",
@@ -64,6 +75,20 @@ class RunResult:
     shards_done_before: int
     nothing_to_do: bool = False
     step_stats: list[StepStats] = field(default_factory=list)
+
+
+class ShardsFailedError(GristmillError):
+    """Shards whose input could not be read to the end: they are not done (no marker), the
+    other shards are, and a rerun redoes only these."""
+
+    def __init__(self, failed: list[ShardResult], total: int) -> None:
+        first = failed[0]
+        more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+        super().__init__(
+            f"{len(failed)} of {total} shard(s) not done, their input could not be read to the "
+            f"end; rerun to retry them: {first.shard}: {first.failed}{more}"
+        )
+        self.failed = failed
 
 
 def _dumps(obj: Any) -> bytes:
@@ -129,8 +154,18 @@ class Pipeline:
         seed: int | None = None,
         progress: bool = False,
         keep_work: bool = False,
+        overwrite: bool = False,
     ) -> RunResult:
+        """Run the recipe over ``inputs`` into the folder ``output``.
+
+        The folder is locked for the run (a second run into it is refused), must be empty or
+        hold this same run (recipe, seed, inputs and their sizes), which then resumes;
+        ``overwrite`` replaces a run that is there. Raises `GristmillError` with a one-line
+        reason otherwise.
+        """
         out = Path(output)
+        if isinstance(executor, str):
+            check_executor_options(executor, workers, ray_address)  # before the folder is touched
         if seed is not None:
             self.recipe.seed = seed
         files = expand_inputs(list(inputs))
@@ -140,41 +175,44 @@ class Pipeline:
         if len(set(names)) != len(names):
             dup = next(n for n, c in Counter(names).items() if c > 1)
             raise GristmillError(f"two inputs map to the same shard name {dup!r}")
-        self._check_previous_run(out)
-        if not (out / "manifest.json").is_file():
-            # Written first, so a killed run is recognised (and its recipe checked) on rerun.
-            self._write_manifest(out, names, files)
+        check_inputs_outside(files, out)
+        identity = run_identity(self.recipe.name, self.recipe.hash, self.recipe.seed, shards)
+        with folder_lock(out):
+            resumed = prepare_output(out, identity, overwrite=overwrite)
+            remove_stale_temps(out)
+            if not resumed:
+                # Written first, so a killed run is recognised (and its identity checked).
+                self._write_manifest(out, names, files, identity, keep_dropped)
+            elif keep_dropped and not _manifest(out).get("keep_dropped"):
+                log.warning("--keep-dropped applies only to shards not done yet: this run "
+                            "started without it (use --overwrite to redo every shard)")
+            run = _Run(out, executor, workers, ray_address, keep_dropped, progress, keep_work)
+            try:
+                return self._run_stages(run, shards, names, files)
+            finally:
+                run.close()
 
-        state = out / ".state"
+    def _run_stages(self, run: _Run, shards, names, files) -> RunResult:
+        out = run.out
         stages = _stages(self.recipe.steps)
         total_done_before = 0
         total_todo = 0
         stage_inputs = shards
         results_by_stage: list[dict[str, ShardResult]] = []
-        own_executor = not isinstance(executor, str)
-        ex: Executor | None = executor if own_executor else None  # type: ignore[assignment]
         started = time.perf_counter()
-        try:
-            for index, (kind, specs) in enumerate(stages):
-                last = index == len(stages) - 1
-                docs_dir = out / "documents" if last else state / f"stage-{index}" / "documents"
-                if kind == "local":
-                    results, done_before, todo, ex = self._run_local_stage(
-                        index, specs, stage_inputs, docs_dir, out, state, ex, executor,
-                        workers, ray_address, keep_dropped, progress, first=index == 0,
-                    )
-                else:
-                    results, done_before, todo, ex = self._run_global_stage(
-                        index, specs[0], stage_inputs, docs_dir, out, state, ex, executor,
-                        workers, ray_address, keep_dropped, keep_work,
-                    )
-                total_done_before += done_before
-                total_todo += todo
-                results_by_stage.append(results)
-                stage_inputs = [(name, str(docs_dir / f"{name}.jsonl.zst")) for name, _ in shards]
-        finally:
-            if ex is not None and not own_executor:
-                ex.close()
+        for index, (kind, specs) in enumerate(stages):
+            last = index == len(stages) - 1
+            docs_dir = out / "documents" if last else run.state / f"stage-{index}" / "documents"
+            if kind == "local":
+                results, done_before, todo = self._run_local_stage(
+                    run, index, specs, stage_inputs, docs_dir, first=index == 0)
+            else:
+                results, done_before, todo = self._run_global_stage(
+                    run, index, specs[0], stage_inputs, docs_dir)
+            total_done_before += done_before
+            total_todo += todo
+            results_by_stage.append(results)
+            stage_inputs = [(name, str(docs_dir / f"{name}.jsonl.zst")) for name, _ in shards]
 
         nothing_to_do = total_todo == 0 and (out / "stats.json").is_file()
         step_stats, stats = self._merge(results_by_stage, names, files)
@@ -183,29 +221,8 @@ class Pipeline:
             self._write_outputs(out, stats, results_by_stage, names)
         return RunResult(out, stats, len(shards), total_done_before, nothing_to_do, step_stats)
 
-    def _check_previous_run(self, out: Path) -> None:
-        manifest = out / "manifest.json"
-        if manifest.is_file():
-            try:
-                previous = orjson.loads(manifest.read_bytes())
-            except orjson.JSONDecodeError:
-                return
-            if previous.get("recipe_hash") != self.recipe.hash:
-                raise GristmillError(
-                    f"{out} holds a run of another recipe ({previous.get('recipe', {}).get('name')}, "
-                    f"hash {str(previous.get('recipe_hash'))[:12]}); use a new --output"
-                )
-        elif out.is_dir() and any(out.iterdir()):
-            raise GristmillError(f"output folder {out} is not empty and holds no gristmill run")
-
-    def _executor(self, ex, executor, workers, ray_address):
-        if ex is None:
-            ex = make_executor(executor, workers, ray_address)
-        return ex
-
-    def _run_local_stage(self, index, specs, inputs, docs_dir, out, state, ex, executor,
-                         workers, ray_address, keep_dropped, progress, first):
-        marker_dir = state / f"stage-{index}" / "done"
+    def _run_local_stage(self, run: _Run, index, specs, inputs, docs_dir, first):
+        marker_dir = run.state / f"stage-{index}" / "done"
         steps = tuple((s.name, self.recipe.resolved_kwargs(s)) for s in specs)
         all_labels = step_labels([s.name for s in self.recipe.steps])
         labels = tuple(all_labels[i] for spec in specs
@@ -228,8 +245,8 @@ class Pipeline:
                 marker_path=str(marker),
                 seed=self.recipe.seed,
                 assets=assets,
-                dropped_dir=str(out / "dropped") if keep_dropped else None,
-                quarantine_path=str(out / "quarantine" / f"{name}.jsonl.zst"),
+                dropped_dir=str(run.out / "dropped") if run.keep_dropped else None,
+                quarantine_path=str(run.out / "quarantine" / f"{name}.jsonl.zst"),
                 count_reader=first,
                 source_label=_label(path) if first else "",
                 labels=labels,
@@ -237,35 +254,41 @@ class Pipeline:
             ))
         done_before = len(results)
         if tasks:
-            ex = self._executor(ex, executor, workers, ray_address)
             what = f"{len(specs)} step(s)" if specs else "reading inputs"
-            bar = _progress(progress, f"stage {index}: {what}", len(tasks))
-            for i, result in ex.imap(process_shard, tasks):
-                results[tasks[i].shard] = result
-                bar.advance()
-            bar.close()
-        return results, done_before, len(tasks), ex
+            failed: list[ShardResult] = []
+            executor = run.executor()  # started before the bar: it may fail in one line
+            with progress_bar(run.progress, f"stage {index}: {what}", len(tasks), "shards") as bar:
+                for i, result in executor.imap(process_shard, tasks):
+                    if result.failed is None:
+                        results[tasks[i].shard] = result
+                    else:
+                        failed.append(result)
+                    bar.advance()
+            if failed:
+                raise ShardsFailedError(failed, len(inputs))
+        return results, done_before, len(tasks)
 
-    def _run_global_stage(self, index, spec, inputs, docs_dir, out, state, ex, executor,
-                          workers, ray_address, keep_dropped, keep_work):
-        marker = state / f"stage-{index}" / "global.done.json"
+    def _run_global_stage(self, run: _Run, index, spec, inputs, docs_dir):
+        marker = run.state / f"stage-{index}" / "global.done.json"
         if marker.is_file():
             data = orjson.loads(marker.read_bytes())
-            return ({k: ShardResult.from_dict(v) for k, v in data.items()}, len(data), 0, ex)
+            return {k: ShardResult.from_dict(v) for k, v in data.items()}, len(data), 0
         step = build_step(spec.name, self.recipe.resolved_kwargs(spec))
         if not isinstance(step, GlobalStep):  # pragma: no cover - guarded by _stages
             raise GristmillError(f"{spec.name} is not a global step")
-        ex = self._executor(ex, executor, workers, ray_address)
         context = StepContext(seed=self.recipe.seed, assets=self.recipe.assets)
         step.setup(context)
-        work = state / f"stage-{index}" / "work"
+        work = run.state / f"stage-{index}" / "work"
         docs_dir.mkdir(parents=True, exist_ok=True)
+        executor = run.executor()
+        if run.progress:  # a bar per phase of the step's job
+            executor = ProgressExecutor(executor, f"stage {index}: {spec.name}")
         stats = step.run(GlobalTask(
             inputs=[(n, Path(p)) for n, p in inputs],
             out_dir=docs_dir,
-            dropped_dir=out / "dropped" / spec.name if keep_dropped else None,
+            dropped_dir=run.out / "dropped" / spec.name if run.keep_dropped else None,
             work_dir=work,
-            executor=ex,
+            executor=executor,
             context=context,
         ))
         results = {}
@@ -275,9 +298,9 @@ class Pipeline:
                 s = StepStats.from_dict(s)
             results[name] = ShardResult(name, [s])
         write_atomic(marker, _dumps({k: v.to_dict() for k, v in results.items()}))
-        if not keep_work:
+        if not run.keep_work:
             shutil.rmtree(work, ignore_errors=True)
-        return results, 0, len(inputs), ex
+        return results, 0, len(inputs)
 
     # -- assembling outputs ----------------------------------------------------------------
 
@@ -337,8 +360,11 @@ class Pipeline:
                     lines.append(orjson.dumps({"shard": name, **err}, option=orjson.OPT_SORT_KEYS))
         write_atomic(out / "errors.jsonl", b"".join(line + b"\n" for line in lines))
 
-    def _write_manifest(self, out: Path, names: list[str], files: list[str]) -> None:
+    def _write_manifest(self, out: Path, names: list[str], files: list[str],
+                        identity: dict[str, Any], keep_dropped: bool) -> None:
         manifest = {
+            "identity": identity,
+            "keep_dropped": keep_dropped,
             "recipe": self.recipe.to_dict(),
             "recipe_hash": self.recipe.hash,
             "seed": self.recipe.seed,
@@ -346,37 +372,44 @@ class Pipeline:
             "versions": package_versions(),
             "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
         }
-        write_atomic(out / "manifest.json", _dumps(manifest))
+        write_atomic(out / MANIFEST, _dumps(manifest))
+
+
+@dataclass
+class _Run:
+    """One run's settings, and its executor, started when a stage first needs it (a rerun
+    with nothing to do starts none) and closed at the end unless the caller passed it in."""
+
+    out: Path
+    executor_spec: str | Executor
+    workers: int | None
+    ray_address: str | None
+    keep_dropped: bool
+    progress: bool
+    keep_work: bool
+    _started: Executor | None = None
+
+    @property
+    def state(self) -> Path:
+        return self.out / ".state"
+
+    def executor(self) -> Executor:
+        if not isinstance(self.executor_spec, str):
+            return self.executor_spec
+        if self._started is None:
+            self._started = make_executor(self.executor_spec, self.workers, self.ray_address,
+                                          quiet=not self.progress)
+        return self._started
+
+    def close(self) -> None:
+        if self._started is not None:
+            self._started.close()
+            self._started = None
+
+
+def _manifest(out: Path) -> dict[str, Any]:
+    return orjson.loads((out / MANIFEST).read_bytes())
 
 
 def _label(path: str) -> str:
     return path.rsplit("/", 1)[-1]
-
-
-class _Bar:
-    def __init__(self, progress, task):
-        self._progress = progress
-        self._task = task
-
-    def advance(self) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._task)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-
-def _progress(enabled: bool, description: str, total: int) -> _Bar:
-    if not enabled:
-        return _Bar(None, None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    progress = Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        "shards", TimeElapsedColumn(), console=Console(stderr=True), transient=False,
-    )
-    progress.start()
-    task = progress.add_task(description, total=total)
-    return _Bar(progress, task)

@@ -15,8 +15,9 @@ header::
 
 ``- step: NAME`` followed by the keyword arguments on the same mapping is also accepted (DCLM's
 ``func:`` style). Shipped recipes live in the package (``gristmill/recipes/*.yaml``) and are
-found by name. Unknown top-level keys, unknown steps, unknown keyword arguments and values
-of the wrong type are errors that name the file and line. ``${assets}`` in any string resolves
+found by name. Unknown top-level keys, repeated keys, unknown steps, unknown keyword arguments,
+values of the wrong type and values outside a step's declared range are errors that name the
+file and line. ``${assets}`` in any string resolves
 to the assets folder (``--assets DIR``, else ``$GRISTMILL_ASSETS``, else the user cache), so
 recipes name word lists and models without machine paths. YAML is parsed with the safe loader:
 a recipe never executes code.
@@ -169,6 +170,24 @@ def _parse_step(item: yaml.Node, source: str) -> StepSpec:
     return StepSpec(name, kwargs, _line(key_node))
 
 
+def _check_duplicate_keys(node: yaml.Node, source: str) -> None:
+    """Refuse a mapping that repeats a key: YAML loaders keep the last value without a word
+    (YAML 1.2 §3.2.1.1 requires keys to be unique), so the first would be ignored silently."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+                if key in seen:
+                    raise RecipeError(f"{source} line {_line(key_node)}: duplicate key {key!r} "
+                                      f"(first given on line {seen[key]})")
+                seen[key] = _line(key_node)
+            _check_duplicate_keys(value_node, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_duplicate_keys(item, source)
+
+
 def parse_recipe(text: str, source: str = "<recipe>", assets: Path | None = None) -> Recipe:
     """Parse and validate recipe YAML text; every error names ``source`` and the line."""
     try:
@@ -180,6 +199,7 @@ def parse_recipe(text: str, source: str = "<recipe>", assets: Path | None = None
         raise RecipeError(f"{source}{at}: invalid YAML: {problem}") from exc
     if root is None:
         raise RecipeError(f"{source}: empty recipe")
+    _check_duplicate_keys(root, source)
     if isinstance(root, yaml.SequenceNode):  # a bare list of steps
         header: dict[str, Any] = {}
         steps_node: yaml.Node = root

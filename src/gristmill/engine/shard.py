@@ -6,13 +6,15 @@ per worker process (after importing the task's plugin modules, so a user's own s
 on any worker). Documents go through `gristmill.engine.chain.StepChain`, the one step runner.
 Outputs go to temporary names and are renamed on success; the done marker, holding the
 shard's stats and errors, is written last. A shard without a marker is redone from scratch,
-so a killed run loses or duplicates nothing.
+so a killed run loses or duplicates nothing (the pipeline removes a killed attempt's
+temporary files, under the output folder's lock, before any shard starts).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,12 @@ from typing import Any
 import orjson
 
 from gristmill.core.document import Document
-from gristmill.core.errors import RecordError
+from gristmill.core.errors import GristmillError, RecordError
 from gristmill.core.stats import StepStats
 from gristmill.core.step import Step, StepContext
 from gristmill.engine.chain import StepChain, doc_bytes, where
 from gristmill.engine.registry import build_step, import_plugins
-from gristmill.io.atomic import stale_temps, write_atomic
+from gristmill.io.atomic import write_atomic
 from gristmill.io.readers import read_documents
 from gristmill.io.writers import open_writer
 
@@ -64,6 +66,9 @@ class ShardResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    # Why the shard's input could not be read to its end (it is then not done: no marker,
+    # no outputs, and a rerun redoes it); None for a finished shard.
+    failed: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,38 +163,48 @@ class _ShardRun:
                 w.abort()
 
 
-def _remove_stale_temps(task: ShardTask) -> None:
-    """Delete temporary files a killed earlier attempt at this shard left behind."""
-    outputs = [Path(task.output_path), Path(task.marker_path)]
-    if task.quarantine_path:
-        outputs.append(Path(task.quarantine_path))
-    if task.dropped_dir:
-        outputs += [d / f"{task.shard}.jsonl.zst" for d in Path(task.dropped_dir).glob("*/*")]
-    for out in outputs:
-        for stale in stale_temps(out):
-            stale.unlink(missing_ok=True)
+class _InputBroke(Exception):
+    """The input stream itself failed (missing, unreachable, a transfer that could not be
+    completed): not one bad record but the rest of the file unread."""
+
+
+def _guarded(reader: Any) -> Iterator[Document | RecordError]:
+    """The reader's items; a failure of the input itself becomes `_InputBroke`, so that it is
+    told apart from the failures of steps."""
+    try:
+        yield from reader
+    except GristmillError as exc:
+        raise _InputBroke(str(exc)) from exc
 
 
 def process_shard(task: ShardTask) -> ShardResult:
-    """Run the task's steps over its input file; write outputs, then the done marker."""
+    """Run the task's steps over its input file; write outputs, then the done marker.
+
+    An input that cannot be read to its end (missing, unreachable, a broken transfer that
+    retries could not complete) leaves the shard not done: its outputs are removed, no
+    marker is written, and the result's ``failed`` says why.
+    """
     started = time.perf_counter()
-    _remove_stale_temps(task)
     steps = _built_steps(task)
     Path(task.output_path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        reader = read_documents(task.input_path)
+    except GristmillError as exc:
+        return ShardResult(task.shard, [], failed=str(exc))
     run = _ShardRun(task, steps)
     ok = False
-    reader = read_documents(task.input_path)
     try:
         batch: list[Document] = []
         sizes: list[int] = []
-        for item in reader:
+        for item in _guarded(reader):
             if isinstance(item, RecordError):
-                run.reader_stats.errors += 1
+                run.reader_stats.errors += item.count
                 run.errors.append({
                     "file": task.source_label or item.source,
                     "offset": item.offset,
                     "step": READER_STEP,
                     "message": item.message,
+                    **({"records": item.count} if item.count > 1 else {}),
                 })
                 continue
             run.reader_stats.docs_in += 1
@@ -204,6 +219,8 @@ def process_shard(task: ShardTask) -> ShardResult:
                 batch, sizes = [], []
         run.flush(batch, sizes)
         ok = True
+    except _InputBroke as exc:
+        return ShardResult(task.shard, [], failed=str(exc), seconds=time.perf_counter() - started)
     finally:
         run.close(ok)
     run.reader_stats.docs_in += run.reader_stats.errors

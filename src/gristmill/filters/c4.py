@@ -17,6 +17,7 @@ from itertools import compress
 from typing import Literal
 
 from gristmill.core.document import Document
+from gristmill.core.ranges import Positive
 from gristmill.core.step import Drop, Step, StepContext, register
 from gristmill.filters.assets import read_lines, resolve_asset
 from gristmill.filters.bases import finish_text
@@ -37,7 +38,7 @@ class WordLengthModifier(Step):
 
     kind = "modifier"
 
-    def __init__(self, *, max_length: int = 1000) -> None:
+    def __init__(self, *, max_length: Positive = 1000) -> None:
         ...
 
     def apply(self, doc: Document) -> Document | Drop:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import regex
 
 from gristmill.core.document import Document
+from gristmill.core.ranges import Count, NonNegative, Share
 from gristmill.core.step import Drop, Step, register
 from gristmill.text.words import count_tokens
 
@@ -40,12 +41,12 @@ class FineWebQualityFilter(Step):
     def __init__(
         self,
         *,
-        line_punct_thr: float = 0.12,
+        line_punct_thr: Share = 0.12,
         line_punct_exclude_zero: bool = False,
-        short_line_thr: float = 0.67,
-        short_line_length: int = 30,
-        char_duplicates_ratio: float = 0.01,
-        new_line_ratio: float = 0.3,
+        short_line_thr: Share = 0.67,
+        short_line_length: Count = 30,
+        char_duplicates_ratio: Share = 0.01,
+        new_line_ratio: NonNegative = 0.3,
     ) -> None:
         ...
 

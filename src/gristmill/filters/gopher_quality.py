@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from gristmill.core.document import Document
+from gristmill.core.ranges import Count, NonNegative, Share, check_order
 from gristmill.core.step import Drop, Step, register
 from gristmill.filters.bases import CharTableStep, LineAffixShareFilter
 from gristmill.text.charclass import count_tokens_with_alpha
@@ -31,8 +32,8 @@ class WordLengthFilter(Step):
 
     kind = "filter"
 
-    def __init__(self, *, min_length: float = 3, max_length: float = 10) -> None:
-        ...
+    def __init__(self, *, min_length: NonNegative = 3, max_length: NonNegative = 10) -> None:
+        check_order(min_length, max_length, "min_length", "max_length")
 
     def apply(self, doc: Document) -> Document | Drop:
         tokens = doc_text(doc.text).tokens
@@ -58,7 +59,7 @@ class SymbolRatioFilter(Step):
 
     kind = "filter"
 
-    def __init__(self, *, max_symbol_to_word_ratio: float = 0.1) -> None:
+    def __init__(self, *, max_symbol_to_word_ratio: NonNegative = 0.1) -> None:
         ...
 
     def apply(self, doc: Document) -> Document | Drop:
@@ -82,7 +83,7 @@ class BulletCountFilter(LineAffixShareFilter):
     option = "max_bullet_start_ratio"
     reason = "bullet_lines"
 
-    def __init__(self, *, max_bullet_start_ratio: float = 0.9) -> None:
+    def __init__(self, *, max_bullet_start_ratio: Share = 0.9) -> None:
         ...
 
 
@@ -99,7 +100,7 @@ class EllipsisCountFilter(LineAffixShareFilter):
     option = "max_ellipsis_end_ratio"
     reason = "ellipsis_lines"
 
-    def __init__(self, *, max_ellipsis_end_ratio: float = 0.3) -> None:
+    def __init__(self, *, max_ellipsis_end_ratio: Share = 0.3) -> None:
         ...
 
 
@@ -114,7 +115,7 @@ class AlphabeticWordRatioFilter(CharTableStep):
 
     kind = "filter"
 
-    def __init__(self, *, max_ratio: float = 0.2) -> None:
+    def __init__(self, *, max_ratio: Share = 0.2) -> None:
         ...
 
     def apply(self, doc: Document) -> Document | Drop:
@@ -136,7 +137,7 @@ class StopWordFilter(Step):
     kind = "filter"
 
     def __init__(
-        self, *, min_stop_word: int = 2, count_unique: bool = False,
+        self, *, min_stop_word: Count = 2, count_unique: bool = False,
         stop_words: list[str] | None = None,
     ) -> None:
         words = sorted({w.lower() for w in (stop_words or GOPHER_STOP_WORDS)}, key=len, reverse=True)

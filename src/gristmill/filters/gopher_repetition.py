@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import Counter
 
 from gristmill.core.document import Document
+from gristmill.core.ranges import Share
 from gristmill.core.step import Drop, Step, register
 from gristmill.text.stats import doc_text
 
@@ -56,12 +57,12 @@ class GopherRepetitionFilter(Step):
     def __init__(
         self,
         *,
-        dup_line_frac: float = 0.30,
-        dup_para_frac: float = 0.30,
-        dup_line_char_frac: float = 0.20,
-        dup_para_char_frac: float = 0.20,
-        top_ngram_fractions: list[float] | tuple[float, ...] = TOP_NGRAM_FRACTIONS,
-        dup_ngram_fractions: list[float] | tuple[float, ...] = DUP_NGRAM_FRACTIONS,
+        dup_line_frac: Share = 0.30,
+        dup_para_frac: Share = 0.30,
+        dup_line_char_frac: Share = 0.20,
+        dup_para_char_frac: Share = 0.20,
+        top_ngram_fractions: list[Share] | tuple[Share, ...] = TOP_NGRAM_FRACTIONS,
+        dup_ngram_fractions: list[Share] | tuple[Share, ...] = DUP_NGRAM_FRACTIONS,
         skip_paragraph: bool = False,
     ) -> None:
         ...

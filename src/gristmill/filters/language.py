@@ -23,6 +23,7 @@ from pathlib import Path
 
 from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError
+from gristmill.core.ranges import Share
 from gristmill.core.step import Drop, Step, StepContext, register
 from gristmill.filters.assets import resolve_asset
 
@@ -130,7 +131,7 @@ class LanguageFilter(Step):
     kind = "filter"
 
     def __init__(
-        self, *, languages: list[str] | tuple[str, ...] = ("en",), threshold: float = 0.65,
+        self, *, languages: list[str] | tuple[str, ...] = ("en",), threshold: Share = 0.65,
         key: str = DEFAULT_KEY, model: str = PACKAGED_MODEL, dclm_compat: bool = False,
         reason: str = "language",
     ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from gristmill.core.document import Document
+from gristmill.core.ranges import Count, check_order
 from gristmill.core.step import Drop, Step, register
 from gristmill.text.sentences import count_sentences
 from gristmill.text.stats import doc_text
@@ -53,12 +54,12 @@ class PageLengthFilter(Step):
         self,
         *,
         length_type: LengthType = "word",
-        min_length: int = 50,
-        max_length: int | None = 100_000,
+        min_length: Count = 50,
+        max_length: Count | None = 100_000,
         word_model: WordModel = "fasttext",
         reason: str | None = None,
     ) -> None:
-        ...
+        check_order(min_length, max_length, "min_length", "max_length")
 
     def apply(self, doc: Document) -> Document | Drop:
         cfg = self.config

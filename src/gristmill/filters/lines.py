@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from gristmill.core.document import Document
+from gristmill.core.ranges import Count, Share, check_order
 from gristmill.core.step import Drop, Step, register
 from gristmill.filters.bases import CharTableStep, finish_text
 from gristmill.text.charclass import DIGIT, UPPER, per_line_counts
@@ -80,7 +81,7 @@ class UppercaseRatioLineModifier(_CharRatioLineModifier):
     chars = UPPER
     empty_reason = "uppercase_lines_empty"
 
-    def __init__(self, *, max_ratio: float = 0.5) -> None:
+    def __init__(self, *, max_ratio: Share = 0.5) -> None:
         ...
 
 
@@ -96,7 +97,7 @@ class NumericRatioLineModifier(_CharRatioLineModifier):
     chars = DIGIT
     empty_reason = "numeric_lines_empty"
 
-    def __init__(self, *, max_ratio: float = 0.999999) -> None:
+    def __init__(self, *, max_ratio: Share = 0.999999) -> None:
         ...
 
 
@@ -146,8 +147,9 @@ class LineLengthModifier(Step):
 
     kind = "modifier"
 
-    def __init__(self, *, min_length: int = 0, max_length: int | None = None, reason: str = "line_length_empty") -> None:
-        ...
+    def __init__(self, *, min_length: Count = 0, max_length: Count | None = None,
+                 reason: str = "line_length_empty") -> None:
+        check_order(min_length, max_length, "min_length", "max_length")
 
     def apply(self, doc: Document) -> Document | Drop:
         lo, hi = self.config["min_length"], self.config["max_length"]
@@ -182,7 +184,7 @@ class SubstringLineModifier(Step):
         *,
         banlist: str | list[str],
         location: Literal["any", "prefix", "suffix"] = "any",
-        max_length: int | None = None,
+        max_length: Count | None = None,
         remove_substring_only: bool = False,
         case_sensitive: bool = False,
         dclm_compat: bool = False,
@@ -230,7 +232,8 @@ class WordRemovalRatioFilter(Step):
 
     kind = "filter"
 
-    def __init__(self, *, prev_word_count_key: str = "previous_word_count", max_removed_ratio: float = 0.05) -> None:
+    def __init__(self, *, prev_word_count_key: str = "previous_word_count",
+                 max_removed_ratio: Share = 0.05) -> None:
         ...
 
     def apply(self, doc: Document) -> Document | Drop:

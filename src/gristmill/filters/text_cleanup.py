@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from gristmill.core.document import Document
+from gristmill.core.ranges import Positive
 from gristmill.core.step import Drop, Step, StepContext, register
 from gristmill.filters.assets import read_lines, resolve_asset
 from gristmill.filters.bases import finish_text
@@ -83,9 +84,7 @@ class NewlineRemovalModifier(Step):
 
     kind = "modifier"
 
-    def __init__(self, *, max_consecutive: int = 2) -> None:
-        if max_consecutive < 1:
-            raise ValueError("max_consecutive must be at least 1")
+    def __init__(self, *, max_consecutive: Positive = 2) -> None:
         self._pattern = re.compile(f"\n{{{max_consecutive + 1},}}")
         self._replacement = "\n" * max_consecutive
 

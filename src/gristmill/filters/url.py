@@ -25,6 +25,7 @@ import xxhash
 
 from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError
+from gristmill.core.ranges import Positive
 from gristmill.core.step import Drop, Step, StepContext, register
 from gristmill.filters.assets import read_lines, read_tar_member, resolve_asset
 from gristmill.text.patterns import trie_pattern
@@ -176,12 +177,10 @@ class UrlWordFilter(Step):
         banlist: list[str] | None = None,
         match_substrings: bool = True,
         ignore_chars: list[str] | None = None,
-        min_matches: int = 1,
+        min_matches: Positive = 1,
         case_sensitive: bool = False,
         reason: str = "url_banned_word",
     ) -> None:
-        if min_matches < 1:
-            raise ValueError("min_matches must be at least 1")
         if banlist_file is None and not banlist:
             raise ValueError("give banlist_file (a word-list file) or banlist (words)")
         self._pattern: re.Pattern[str] | None = None

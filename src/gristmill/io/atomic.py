@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+# What `temp_path` names look like: ".<name>.<pid>.tmp".
+_TEMP_NAME = re.compile(r"^\..+\.\d+\.tmp$")
 
 
 def temp_path(path: Path) -> Path:
@@ -21,14 +25,25 @@ def temp_path(path: Path) -> Path:
 
     Hidden and ending in ``.tmp``, so input globs and folder walks never pick it up; the pid
     keeps two processes that target one path from sharing a temp file. A killed attempt's
-    leftovers are found again with `stale_temps`.
+    leftovers are removed with `remove_stale_temps`.
     """
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def stale_temps(path: Path) -> Iterator[Path]:
-    """Temporary files that earlier (killed) attempts at ``path`` left behind."""
-    return path.parent.glob(f".{path.name}.*.tmp")
+def remove_stale_temps(folder: Path) -> int:
+    """Delete the temporary files that killed writers left anywhere under ``folder``.
+
+    Only safe while no other process writes there: callers hold the folder's lock
+    (`gristmill.io.lock.folder_lock`). Returns how many were removed.
+    """
+    removed = 0
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            if _TEMP_NAME.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(parent, name))
+                    removed += 1
+    return removed
 
 
 def sync(fh: BinaryIO) -> None:

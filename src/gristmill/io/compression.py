@@ -1,4 +1,4 @@
-"""Streaming gzip/zstd decompression that notices truncation, and deterministic compressors.
+"""Streaming gzip/zstd decompression that verifies before it yields, and deterministic compressors.
 
 Python's ``gzip`` module and zstandard's ``stream_reader`` differ in how (and whether) they
 report a stream that stops inside a compressed block: ``stream_reader`` simply returns end of
@@ -6,14 +6,25 @@ file. Both codecs are therefore driven here through their decompression objects,
 ``eof``: a stream is complete only if every member/frame that started also ended.
 Multi-member gzip (one member per record, as Common Crawl writes) and multi-frame zstd are
 both read through.
+
+Integrity: a flipped byte inside deflate data usually decompresses to other bytes without
+complaint; only the member's CRC-32 (RFC 1952 §2.3.1), checked at its end, tells. zstd is the
+same with its optional content checksum (RFC 8878 §3.1.1). So the bytes of a member/frame are
+held back until it ends and its check passes, and only then yielded: data that failed its
+check is never handed on. Held bytes stay in memory up to `HOLD_IN_MEMORY`, then go to an
+anonymous temporary file (a single-member file of gigabytes is held on disk, not in memory).
+Our own writers start a new member/frame every `FRAME_BYTES`, so reading them back never
+spills. A member cut short by the end of the input has no check to pass: its bytes are
+yielded and the cut is reported (`StreamError` with ``truncated``).
 """
 
 from __future__ import annotations
 
 import gzip
+import tempfile
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import zstandard
 
@@ -22,6 +33,17 @@ from gristmill.io.formats import GZIP_MAGIC, ZSTD_MAGIC
 # Compressed bytes read per call. A gzip block expands at most ~1032x (zlib tech notes), so a
 # chunk this size keeps one decompressed piece in the low hundreds of MB even for bombs.
 READ_SIZE = 1 << 18
+# Compressed bytes per decompress call: the output of the call that fails a check is lost to
+# the count of discarded lines, so it is kept small.
+_FEED_SIZE = 1 << 15
+
+# Decompressed bytes of one member/frame held in memory while its check is pending; beyond
+# this they are held in a temporary file.
+HOLD_IN_MEMORY = 32 << 20
+# Writers end a gzip member / zstd frame after about this many uncompressed bytes, so a reader
+# verifies (and holds) at most this much at a time. zstd level 3 looks back 2 MiB (its window),
+# gzip 32 KiB, so the ratio barely changes.
+FRAME_BYTES = 8 << 20
 
 # zstd level 3 is the zstd CLI default and what DCLM-Baseline's .jsonl.zst shards use.
 ZSTD_LEVEL = 3
@@ -36,14 +58,18 @@ class StreamError(Exception):
         codec: "gzip" or "zstd".
         offset: compressed bytes read before the failure was noticed.
         truncated: True when the input ended inside a member/frame (else: corrupt data).
+        discarded_lines: for corrupt data, the lines (newline-ended, plus an unended tail) of
+            the member/frame whose check failed: decompressed, never yielded.
     """
 
-    def __init__(self, codec: str, offset: int, truncated: bool, detail: str) -> None:
+    def __init__(self, codec: str, offset: int, truncated: bool, detail: str,
+                 discarded_lines: int = 0) -> None:
         what = "truncated" if truncated else "corrupt"
         super().__init__(f"{what} {codec} stream at compressed byte {offset}: {detail}")
         self.codec = codec
         self.offset = offset
         self.truncated = truncated
+        self.discarded_lines = discarded_lines
 
 
 class _Decompressor(Protocol):
@@ -74,11 +100,52 @@ def _new_decompressor(codec: str) -> _Decompressor:
     return zstandard.ZstdDecompressor().decompressobj()
 
 
-def iter_decompressed(stream: BinaryIO, codec: str) -> Iterator[bytes]:
-    """Yield the decompressed bytes of ``stream`` in pieces.
+class _Held:
+    """Decompressed bytes of the current member/frame, held until its check passes."""
 
-    Raises `StreamError` after the last good piece when the input ends inside a gzip member
-    or zstd frame, or when compressed data is corrupt.
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self._size = 0
+        self._spill: Any = None
+
+    def add(self, data: bytes) -> None:
+        if self._spill is None and self._size + len(data) > HOLD_IN_MEMORY:
+            self._spill = tempfile.TemporaryFile()  # noqa: SIM115 (closed in release)
+            self._spill.writelines(self._pieces)
+            self._pieces = []
+        if self._spill is not None:
+            self._spill.write(data)
+        else:
+            self._pieces.append(data)
+        self._size += len(data)
+
+    def release(self) -> Iterator[bytes]:
+        """Yield the held bytes (verified, or the last cut member) and forget them."""
+        if self._spill is not None:
+            spill, self._spill = self._spill, None
+            with spill:
+                spill.seek(0)
+                while piece := spill.read(READ_SIZE):
+                    yield piece
+        else:
+            yield from self._pieces
+        self._pieces, self._size = [], 0
+
+    def discard(self) -> int:
+        """Forget the held bytes (they failed their check); how many lines they held."""
+        lines, last = 0, b""
+        for piece in self.release():
+            lines += piece.count(b"\n")
+            last = piece[-1:] or last
+        return lines + (1 if last and last != b"\n" else 0)
+
+
+def iter_decompressed(stream: BinaryIO, codec: str) -> Iterator[bytes]:
+    """Yield the decompressed bytes of ``stream`` in pieces, each member/frame once verified.
+
+    Raises `StreamError` after the last good piece when compressed data is corrupt (the failed
+    member/frame's bytes are not yielded) or when the input ends inside a gzip member or zstd
+    frame (its bytes up to the cut are yielded first).
     """
     if codec == "none":
         while chunk := stream.read(READ_SIZE):
@@ -86,27 +153,32 @@ def iter_decompressed(stream: BinaryIO, codec: str) -> Iterator[bytes]:
         return
     errors = (zlib.error, zstandard.ZstdError)
     decompressor: _Decompressor | None = None
+    held = _Held()
     consumed = 0
     while chunk := stream.read(READ_SIZE):
-        data = chunk
-        while data:
-            if decompressor is None:
-                if codec == "gzip" and data[:1] == b"\x00" and not data.strip(b"\x00"):
-                    break  # zero padding after the last member (tape/block writers add it)
-                decompressor = _new_decompressor(codec)
-            try:
-                out = decompressor.decompress(data)
-            except errors as exc:
-                raise StreamError(codec, consumed, False, str(exc)) from exc
-            if out:
-                yield out
-            if decompressor.eof:
-                data = decompressor.unused_data
-                decompressor = None
-            else:
-                data = b""
-        consumed += len(chunk)
+        for start in range(0, len(chunk), _FEED_SIZE):
+            data = chunk[start:start + _FEED_SIZE]
+            while data:
+                if decompressor is None:
+                    if codec == "gzip" and data[:1] == b"\x00" and not data.strip(b"\x00"):
+                        break  # zero padding after the last member (tape/block writers add it)
+                    decompressor = _new_decompressor(codec)
+                try:
+                    out = decompressor.decompress(data)
+                except errors as exc:
+                    raise StreamError(codec, consumed, False, str(exc), held.discard()) from exc
+                if out:
+                    held.add(out)
+                if decompressor.eof:  # the member/frame ended and its check passed
+                    yield from held.release()
+                    consumed += len(data) - len(decompressor.unused_data)
+                    data = decompressor.unused_data
+                    decompressor = None
+                else:
+                    consumed += len(data)
+                    data = b""
     if decompressor is not None:
+        yield from held.release()
         raise StreamError(codec, consumed, True, "input ends inside a compressed block")
 
 
@@ -126,27 +198,57 @@ class _PlainSink:
         pass
 
 
-class _GzipSink:
+class _FramedSink:
+    """A compressor that ends its member/frame and starts another every `FRAME_BYTES` bytes
+    written (at write boundaries, so the output depends only on the bytes and their writes)."""
+
     def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._frame: Any = None
+        self._in_frame = 0
+        self._frames = 0
+
+    def _open_frame(self) -> Any:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        if self._frame is None:
+            self._frame = self._open_frame()
+        self._frame.write(data)
+        self._in_frame += len(data)
+        if self._in_frame >= FRAME_BYTES:
+            self._end_frame()
+
+    def _end_frame(self) -> None:
+        self._frame.close()  # writes the trailer / checksum; leaves ``raw`` open
+        self._frame = None
+        self._in_frame = 0
+        self._frames += 1
+
+    def finish(self) -> None:
+        if self._frame is None and self._frames == 0:
+            self._frame = self._open_frame()  # an empty file is still one (empty) frame
+        if self._frame is not None:
+            self._end_frame()
+
+
+class _GzipSink(_FramedSink):
+    def _open_frame(self) -> Any:
         # mtime=0 and an empty name keep the header free of time and temp-file name, so equal
         # input gives equal bytes.
-        self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                 compresslevel=GZIP_LEVEL)
-        self.write = self._gz.write
-
-    def finish(self) -> None:
-        self._gz.close()  # writes the trailer; leaves ``raw`` open
+        return gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0,
+                             compresslevel=GZIP_LEVEL)
 
 
-class _ZstdSink:
+class _ZstdSink(_FramedSink):
     def __init__(self, raw: BinaryIO) -> None:
-        # threads=0: single-threaded, so the frame bytes do not depend on scheduling.
-        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, threads=0)
-        self._writer = cctx.stream_writer(raw, closefd=False)
-        self.write = self._writer.write
+        super().__init__(raw)
+        # threads=0: single-threaded, so the frame bytes do not depend on scheduling; the
+        # content checksum is what lets a reader reject a damaged frame.
+        self._cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, threads=0)
 
-    def finish(self) -> None:
-        self._writer.close()  # ends the frame; closefd=False leaves ``raw`` open
+    def _open_frame(self) -> Any:
+        return self._cctx.stream_writer(self._raw, closefd=False)
 
 
 def compressed_sink(raw: BinaryIO, codec: str) -> CompressedSink:

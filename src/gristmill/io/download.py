@@ -28,7 +28,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -46,15 +46,15 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from gristmill.core.errors import DownloadError, InputError
+from gristmill.core.errors import InputError
 from gristmill.io.atomic import sync
-from gristmill.io.http import (
-    NotFoundError,
-    OpenedResource,
-    RangeNotSatisfiableError,
-    TransientError,
-    join_location,
-    open_resource,
+from gristmill.io.compression import StreamError, codec_of, iter_decompressed
+from gristmill.io.http import NotFoundError, OpenedResource, TransientError, join_location
+from gristmill.io.resumable import (
+    ResumableReader,
+    RetryBudget,
+    SourceShorterError,
+    open_from,
 )
 from gristmill.io.warc_prefix import WarcFormatError, WarcPrefixCopier, scan_prefix
 
@@ -67,8 +67,6 @@ KINDS = ("warc", "wet", "wat")
 # read past the last record wanted.
 _FILE_CHUNK = 1 << 20
 _SAMPLE_CHUNK = 64 << 10
-# Cap on one backoff sleep, also on a server's Retry-After, so a bad hint cannot stall a run.
-_MAX_DELAY_S = 60.0
 _CRAWL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -167,39 +165,6 @@ class TransferProgress:
             self._bar.remove_task(task)
 
 
-class _RetryBudget:
-    """Counts consecutive failures of one transfer and sleeps with exponential backoff.
-
-    A failure after which the local file grew resets the count: a link that keeps breaking
-    but keeps making progress finishes; one that makes none gives up after ``retries``.
-    """
-
-    def __init__(self, url: str, retries: int, backoff: float) -> None:
-        self.url = url
-        self.retries = retries
-        self.backoff = backoff
-        self.failures = 0
-
-    def failed(
-        self, reason: str, *, retry_after: float | None = None, progressed: bool = False
-    ) -> None:
-        if progressed:
-            self.failures = 0
-        self.failures += 1
-        if self.failures > self.retries:
-            raise DownloadError(
-                f"could not download {self.url}: {reason} (gave up after {self.failures} "
-                f"attempt{'s' if self.failures > 1 else ''})"
-            )
-        delay = min(_MAX_DELAY_S, self.backoff * 2 ** (self.failures - 1))
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, _MAX_DELAY_S))
-        log.warning(
-            "%s: %s; retry %d of %d in %.2f s", self.url, reason, self.failures, self.retries, delay
-        )
-        time.sleep(delay)
-
-
 def _part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
@@ -212,31 +177,20 @@ def _size(path: Path) -> int:
 
 
 def _open_from(
-    url: str, start: int, part: Path, *, timeout: float, budget: _RetryBudget
+    url: str, start: int, part: Path, *, timeout: float, budget: RetryBudget
 ) -> OpenedResource | None:
-    """Open ``url`` at byte ``start`` (the size of ``part``), retrying what is transient.
+    """`open_from`, discarding ``part`` (and starting from 0) when it is longer than the
+    resource: it cannot be a prefix of it."""
+    try:
+        return open_from(url, start, timeout=timeout, budget=budget)
+    except SourceShorterError:
+        _discard_longer_part(url, part)
+        return open_from(url, 0, timeout=timeout, budget=budget)
 
-    Returns None when ``start`` is exactly the end of the resource (``part`` is already
-    complete). A ``part`` longer than the resource cannot be a prefix of it and is discarded.
-    The returned stream starts at ``start`` or, from a server that ignored Range, at 0.
-    """
-    while True:
-        try:
-            opened = open_resource(url, start, timeout=timeout)
-        except RangeNotSatisfiableError as exc:
-            if start > 0 and exc.total == start:
-                return None
-            log.warning("%s: local partial file is longer than the source; starting again", url)
-            part.unlink(missing_ok=True)
-            start = 0
-            continue
-        except TransientError as exc:
-            budget.failed(exc.reason, retry_after=exc.retry_after)
-            continue
-        if opened.start in (0, start):
-            return opened
-        opened.close()
-        budget.failed(f"asked for bytes from {start}, got bytes from {opened.start}")
+
+def _discard_longer_part(url: str, part: Path) -> None:
+    log.warning("%s: local partial file is longer than the source; starting again", url)
+    part.unlink(missing_ok=True)
 
 
 class _Transfer:
@@ -259,7 +213,7 @@ class _Transfer:
         self.name = relative_path or self.dest.name
         self.part = _part_path(self.dest)
         self.started = time.monotonic()
-        self.budget = _RetryBudget(url, retries, backoff)
+        self.budget = RetryBudget(url, retries, backoff)
         self.timeout = timeout
         self.progress = progress or TransferProgress(enabled=False)
         self.task: TaskID | None = None
@@ -307,12 +261,52 @@ class _Transfer:
             yield fh
             sync(fh)
 
-    def chunks(self, opened: OpenedResource, size: int) -> Iterator[bytes]:
-        """The chunks of ``opened``, counted as fetched and shown as progress."""
-        for chunk in opened.chunks(size):
+    def chunks(self, source: Iterable[bytes]) -> Iterator[bytes]:
+        """The chunks of ``source``, counted as fetched and shown as progress."""
+        for chunk in source:
             self.fetched += len(chunk)
             self.progress.update(self.task, advance=len(chunk))
             yield chunk
+
+    def opened(self, opened: OpenedResource, position: int) -> None:
+        """A (re)opened response that continues the file at ``position``."""
+        self.progress.update(self.task, total=opened.total, completed=position)
+        if position:
+            self.resumed = True
+            log.info("%s: resuming at byte %d", self.dest, position)
+
+    def fill(self, start: int) -> ResumableReader:
+        """Append the source's bytes from ``start`` to ``.part`` until the source's end.
+
+        ``.part`` is opened once the source answers (a missing source leaves nothing behind)
+        and synced at the end. One longer than the source cannot be a prefix of it: it is
+        emptied and the transfer starts from byte 0.
+        """
+        holder: list[BinaryIO] = []
+
+        def opened(response: OpenedResource, position: int) -> None:
+            if not holder:
+                self.dest.parent.mkdir(parents=True, exist_ok=True)
+                holder.append(self.part.open("ab" if position else "wb"))
+            self.opened(response, position)
+
+        reader = ResumableReader(self.url, start, budget=self.budget, timeout=self.timeout,
+                                 on_restart=lambda: holder and _truncate(holder[0]),
+                                 on_open=opened)
+        try:
+            for chunk in self.chunks(reader.chunks(_FILE_CHUNK)):
+                holder[0].write(chunk)
+            if holder:
+                sync(holder[0])
+        except SourceShorterError:
+            if start == 0 or reader.position != start:
+                raise
+            _discard_longer_part(self.url, self.part)
+            return self.fill(0)
+        finally:
+            if holder:
+                holder[0].close()
+        return reader
 
     def interrupted(self, exc: TransientError, start: int) -> None:
         """A transfer from ``start`` broke off: spend a retry (none if the ``.part`` grew)."""
@@ -364,32 +358,45 @@ def fetch_url(
     with t.shown(PurePosixPath(t.name).name):
         while True:
             have = _size(t.part)
-            opened = t.open_from(have)
-            if opened is None:  # the .part already holds every byte
-                t.resumed = True
+            reader = t.fill(have)
+            if reader.total is not None:  # every announced byte is in (the reader checks)
                 break
-            with opened:
-                have = t.start_of(opened, have, f"at byte {have}")
-                t.progress.update(t.task, total=opened.total, completed=have)
-                try:
-                    with t.writing(have) as fh:
-                        for chunk in t.chunks(opened, _FILE_CHUNK):
-                            fh.write(chunk)
-                except TransientError as exc:
-                    t.interrupted(exc, have)
-                    continue
-            size, total = _size(t.part), opened.total
-            if total is None or size == total:
+            # No size was announced, so the end of the stream may be a closed connection:
+            # a compressed file must end with a whole gzip member / zstd frame.
+            damage = _unfinished(t.part)
+            if damage is None:
                 break
-            if size < total:
-                t.budget.failed(
-                    f"connection closed after {size:,} of {total:,} bytes", progressed=size > have
-                )
-                continue
-            t.part.unlink()
-            t.budget.failed(f"received {size:,} bytes, more than the {total:,} announced")
+            if not damage.truncated:
+                t.part.unlink()
+            t.budget.failed(f"no size announced and the file is incomplete ({damage})",
+                            progressed=_size(t.part) > have)
+        if have and not t.fetched:  # a complete .part finished by a 416 answer
+            t.resumed = True
         t.commit()
     return t.result()
+
+
+def _truncate(fh: BinaryIO) -> None:
+    fh.seek(0)
+    fh.truncate()
+
+
+def _unfinished(path: Path) -> StreamError | None:
+    """Why a gzip/zstd file does not end with a whole member/frame (or is corrupt); None
+    when it does, or when it is not compressed (nothing to check)."""
+    with path.open("rb") as fh:
+        codec = codec_of(fh.read(4))
+        fh.seek(0)
+        if codec == "none":
+            log.warning("%s: no size announced and not compressed; completeness not checked",
+                        path)
+            return None
+        try:
+            for _ in iter_decompressed(fh, codec):
+                pass
+        except StreamError as exc:
+            return exc
+    return None
 
 
 def sample_name(filename: str, records: int) -> str:
@@ -465,7 +472,7 @@ def fetch_warc_sample(
                         copier = WarcPrefixCopier(
                             url, fh, records - done_records, compressed=compressed, offset=safe
                         )
-                        for chunk in t.chunks(opened, _SAMPLE_CHUNK):
+                        for chunk in t.chunks(opened.chunks(_SAMPLE_CHUNK)):
                             if copier.feed(chunk):
                                 break
                         else:

@@ -3,8 +3,10 @@
 Reading: one JSON object per line, parsed with orjson, built with `Document.from_record`
 (which recovers DCLM-Pool's URL and id from ``metadata``). The codec comes from the stream's
 magic bytes, not its name. A bad line is a `RecordError` naming its 1-based line number and
-the file goes on; a truncated or corrupt gzip/zstd stream is one `RecordError` at the first
-line it broke, after every complete line before it.
+the file goes on. A truncated gzip/zstd stream is one `RecordError` at the first line it broke,
+after every complete line before it. A corrupt one (a gzip member or zstd frame whose checksum
+fails) stops the file at that member: none of its lines become documents (see
+`gristmill.io.compression`), and one `RecordError` counts them all as errored.
 
 Writing: one line per document (see `gristmill.io.serialize`), zstd level 3 by default.
 """
@@ -123,9 +125,18 @@ class JsonlReader(DocumentReader):
                         continue
                     yield doc
             except BrokenLines as exc:
-                where = (f"line {line_no + 1} is incomplete" if exc.partial
-                         else f"nothing after line {line_no} could be read")
-                yield self.error(line_no + 1, f"{exc.error}; {where}")
+                if exc.error.truncated:
+                    where = (f"line {line_no + 1} is incomplete" if exc.partial
+                             else f"nothing after line {line_no} could be read")
+                    yield self.error(line_no + 1, f"{exc.error}; {where}")
+                    return
+                # The failed member's lines (and a line left open before it) are lost; what
+                # follows the member is not read: the stream cannot be trusted past it.
+                lost = max(1, exc.error.discarded_lines + (1 if exc.partial else 0))
+                yield RecordError(self.source, line_no + 1,
+                                  f"{exc.error}; the damaged block from line {line_no + 1} is "
+                                  f"not used ({lost:,} line(s) in it counted as errored) and "
+                                  "the rest of the file is not read", count=lost)
 
 
 class JsonlWriter(DocumentWriter):

@@ -8,7 +8,6 @@ common root of all inputs, so the same inputs give the same output names on ever
 from __future__ import annotations
 
 import glob
-import http.client
 import io
 import logging
 import os
@@ -19,9 +18,10 @@ from typing import Any, BinaryIO
 
 import xxhash
 
-from gristmill.core.errors import DownloadError, InputError
+from gristmill.core.errors import InputError
 from gristmill.io.formats import is_document_file, split_extension
-from gristmill.io.http import NotFoundError, TransientError, local_path, open_resource
+from gristmill.io.http import NotFoundError, is_http_url, local_path, open_resource
+from gristmill.io.resumable import ResumableReader
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ _UNTAGGED_SUFFIXES = frozenset({
 })
 # xxhash seed for the disambiguating suffix of names that needed character replacement.
 _NAME_HASH_SEED = 0
+# Bytes asked of an http(s) input per read.
+_STREAM_CHUNK = 1 << 16
 
 
 def is_url(spec: str) -> bool:
@@ -131,36 +133,40 @@ def _check_unique_names(files: list[str]) -> None:
         owners[name] = path
 
 
-class _ForwardStream(io.RawIOBase):
-    """A forward-only stream that still answers ``tell()``.
+class _ResumingStream(io.RawIOBase):
+    """An http(s) input as a forward-only stream that survives broken connections.
 
-    fastwarc asks its input for the position (record offsets are positions); an HTTP
-    response cannot tell, so the bytes read are counted here. A connection that breaks
-    mid-body becomes an OSError, which readers report as a damaged file.
+    The bytes come from a `ResumableReader` (the one that `download` uses), so a connection
+    that breaks or closes early is resumed with a Range request and retried, and a stream that
+    cannot be completed raises `DownloadError` instead of ending early. It answers ``tell()``
+    (fastwarc asks for positions: record offsets are positions).
     """
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, url: str) -> None:
         super().__init__()
-        self._stream = stream
+        self._reader = ResumableReader(url)
+        self._chunks = self._reader.chunks(_STREAM_CHUNK)
+        self._pending = b""
         self._position = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        try:
-            count = self._stream.readinto(buffer)  # type: ignore[attr-defined]
-        except http.client.HTTPException as exc:
-            raise OSError(f"connection broken while reading: {exc!r}") from exc
-        self._position += count or 0
-        return count or 0
+        if not self._pending:
+            self._pending = next(self._chunks, b"")
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        self._position += count
+        return count
 
     def tell(self) -> int:
         return self._position
 
     def close(self) -> None:
         if not self.closed:
-            self._stream.close()
+            self._chunks.close()
         super().close()
 
 
@@ -168,17 +174,22 @@ def open_binary(path_or_url: str) -> BinaryIO:
     """Open a local path, ``file://`` URL or http(s) URL (streamed) for binary reading.
 
     The returned stream is buffered (it supports ``peek``) and answers ``tell()``. Raises
-    `InputError` when the input is missing or unreachable.
+    `InputError` when the input is missing; an http(s) input that stays unreachable, or whose
+    transfer cannot be completed, raises `DownloadError` (see `gristmill.io.resumable`).
     """
+    if is_http_url(path_or_url):
+        stream = _ResumingStream(path_or_url)
+        try:
+            buffered = io.BufferedReader(stream, buffer_size=_STREAM_CHUNK)
+            buffered.peek(1)  # connect now: a missing input is reported when it is opened
+        except NotFoundError as exc:
+            stream.close()
+            raise InputError(f"input not found: {path_or_url} ({exc.reason})") from exc
+        return buffered  # type: ignore[return-value]
     try:
-        stream = open_resource(path_or_url).stream
+        return open_resource(path_or_url).stream
     except NotFoundError as exc:
         raise InputError(f"input not found: {path_or_url} ({exc.reason})") from exc
-    except (TransientError, DownloadError) as exc:
-        raise InputError(f"cannot open {path_or_url}: {exc}") from exc
-    if stream.seekable():
-        return stream
-    return io.BufferedReader(_ForwardStream(stream), buffer_size=1 << 16)  # type: ignore[return-value]
 
 
 def _url_parts(url: str) -> tuple[str, str]:

@@ -12,8 +12,12 @@ that they do not depend on the order in which a client fetches files:
 
 - ``fail_first=K``: the first K requests of each path get ``fail_status`` (503) and no body;
 - ``cut_after_bytes=M``: the first response with a body, per path, announces the full length
-  but closes the connection after M body bytes;
+  but closes the connection after M body bytes (``M=0``: it closes before any body);
+- ``send_length=False``: no ``Content-Length`` header (the body ends when the connection
+  closes, as HTTP/1.0 allows), so a cut is indistinguishable from the end to the client;
 - ``ignore_range=True``: Range headers are ignored (always 200 with the whole file).
+
+``fail_status=500`` with ``fail_first=1`` is "500 then success".
 
 Every request is appended to ``log`` (when given) as a `ServedRequest`; read it after the
 ``with`` block, when all handler threads have finished.
@@ -56,6 +60,7 @@ class _MirrorConfig:
     fail_first: int
     fail_status: int
     ignore_range: bool
+    send_length: bool
     log: list[ServedRequest]
     piece_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -136,7 +141,10 @@ class _MirrorHandler(BaseHTTPRequestHandler):
         record.status = status
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(length))
+        if config.send_length:
+            self.send_header("Content-Length", str(length))
+        else:
+            self.close_connection = True
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
@@ -197,6 +205,7 @@ def serve_directory(
     fail_first: int = 0,
     fail_status: int = 503,
     ignore_range: bool = False,
+    send_length: bool = True,
     log: list[ServedRequest] | None = None,
     piece_delay: float = 0.0,
 ) -> Iterator[str]:
@@ -208,6 +217,7 @@ def serve_directory(
         fail_first=fail_first,
         fail_status=fail_status,
         ignore_range=ignore_range,
+        send_length=send_length,
         log=log if log is not None else [],
         piece_delay=piece_delay,
     )

@@ -100,13 +100,18 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, fmt: str = "hf", 
     """Export ``checkpoint`` (a checkpoint folder, or a run folder → latest) to ``out``."""
     if fmt not in FORMATS:
         raise GristmillError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
-    if tokenizer:
-        load_tokenizer(tokenizer)  # a missing or malformed --tokenizer fails before anything is written
+    given = load_tokenizer(tokenizer) if tokenizer else None  # fails before anything is written
     from transformers import Qwen3ForCausalLM
 
     src = ckpt.resolve_checkpoint(checkpoint)
     state = ckpt.read_state(src)
     cfg = ModelConfig(**state["model"])
+    if given is not None and given.get_vocab_size(with_added_tokens=True) > cfg.vocab_size:
+        # Its ids past the model's embedding table would crash generate() later.
+        raise GristmillError(
+            f"--tokenizer {tokenizer} has {given.get_vocab_size(with_added_tokens=True):,} tokens, "
+            f"more than the {cfg.vocab_size:,} the model was trained with; export with the "
+            "tokenizer used for its token folder")
     config = hf_config(cfg, int(state.get("eot_id", 0)))
     with torch.device("meta"):
         model = Qwen3ForCausalLM(config)
