@@ -141,8 +141,8 @@ def main_content_blocks(html: str | HTMLTree) -> Blocks:
 def extract_cleaned(html: str | HTMLTree, model: BlockModel | None = None) -> str:
     """Main text of an HTML page: resiliparse main content cleaned by the block model."""
     if model is None:
-        from gristmill.extract.block_model import DEFAULT_MODEL
+        from gristmill.extract.block_model import default_model
 
-        model = DEFAULT_MODEL
+        model = default_model()
     blocks = main_content_blocks(html)
     return render_blocks(blocks, select_blocks(blocks, model.probabilities(blocks), model))
