@@ -27,6 +27,7 @@ failure modes are visible in the block structure of its own output, so we fix th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -123,19 +124,24 @@ def render_blocks(blocks: Blocks, keep: list[int]) -> str:
     return "".join(parts)
 
 
-def main_content_blocks(html: str | HTMLTree) -> Blocks:
-    """Blocks of resiliparse's main-content rendering, or of the full page when that failed."""
-    main = parse_blocks(
-        extract_plain_text(html, main_content=True, preserve_formatting="minimal_html", links=True)
-    )
+def _minimal_html(html: str | HTMLTree, main_content: bool) -> str:
+    return extract_plain_text(html, main_content=main_content, preserve_formatting="minimal_html", links=True)
+
+
+def choose_blocks(main: Blocks, full: Callable[[], Blocks]) -> Blocks:
+    """``main`` (blocks of the main-content rendering), or ``full()`` (of the whole page) when
+    main-content extraction failed (see `FALLBACK_MAX_WORDS`, `FALLBACK_RATIO`)."""
     main_words = int(main.word_counts().sum())
     if main_words < FALLBACK_MAX_WORDS:
-        full = parse_blocks(
-            extract_plain_text(html, main_content=False, preserve_formatting="minimal_html", links=True)
-        )
-        if main_words < FALLBACK_RATIO * full.word_counts().sum():
-            return full
+        whole = full()
+        if main_words < FALLBACK_RATIO * whole.word_counts().sum():
+            return whole
     return main
+
+
+def main_content_blocks(html: str | HTMLTree) -> Blocks:
+    """Blocks of resiliparse's main-content rendering, or of the full page when that failed."""
+    return choose_blocks(parse_blocks(_minimal_html(html, True)), lambda: parse_blocks(_minimal_html(html, False)))
 
 
 def extract_cleaned(html: str | HTMLTree, model: BlockModel | None = None) -> str:

@@ -211,3 +211,52 @@ def fit_block_model(pages: Sequence[FitPage], l2: float = L2_PENALTY) -> BlockMo
                 best = (score, region, keep)
     assert best is not None
     return BlockModel(model.mean, model.scale, model.coef, intercept, best[1], best[2])
+
+
+def _git_commit() -> str:
+    """Commit of the source tree ("+dirty" with uncommitted changes), or "" outside git."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return commit + ("+dirty" if dirty else "")
+
+
+def fit_provenance(pages: Sequence[GoldPage], blocks: Sequence[Blocks]) -> dict[str, object]:
+    """What a model fitted on ``pages`` records about its fit (`gristmill.extract.block_model`)."""
+    import datetime
+    from importlib.metadata import version
+
+    from gristmill.extract import cleanup
+    from gristmill.extract.loso import folds, pages_digest
+
+    counts: dict[str, dict[str, int]] = {}
+    for page, page_blocks in zip(pages, blocks, strict=True):
+        entry = counts.setdefault(page.collection, {"pages": 0, "blocks": 0})
+        entry["pages"] += 1
+        entry["blocks"] += len(page_blocks)
+    return {
+        "fitted_on": counts,
+        "pages_sha256": pages_digest(pages),
+        "gold": "../shared/data/web/pages (wceb, trafilatura evaldata.json, archive-gold.jsonl.gz "
+        "joined with commoncrawl/crawl-data/PAGES-ARCHIVE)",
+        "selected_by": "leave-one-source-out over folds " + "; ".join("+".join(f) for f in folds()),
+        "settings": {
+            "l2_penalty": L2_PENALTY,
+            "label_ngram": LABEL_NGRAM,
+            "label_containment": LABEL_CONTAINMENT,
+            "region_grid": list(REGION_GRID),
+            "keep_grid": list(KEEP_GRID),
+            "weights": "log1p(words) per block, each source the same total",
+            "fallback_max_words": cleanup.FALLBACK_MAX_WORDS,
+            "fallback_ratio": cleanup.FALLBACK_RATIO,
+        },
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+        "code_version": {"gristmill": version("gristmill"), "git_commit": _git_commit()},
+        "libraries": {name: version(name) for name in ("resiliparse", "numpy")},
+    }

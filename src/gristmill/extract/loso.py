@@ -21,13 +21,16 @@ and, averaged per source, the objective the fitted thresholds are chosen on.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
 from gristmill.extract.evaluation import SnippetCounts, word_prf
-from gristmill.extract.gold import SOURCES, GoldPage
+from gristmill.extract.gold import SHARED_DATA, SOURCES, GoldPage, load_trafilatura, load_wceb
+from gristmill.extract.gold_archive import load_archive
 
 # Sources that are always held out together (see the module docstring).
 GROUPED: tuple[tuple[str, ...], ...] = (("cleaneval", "cleanportaleval"),)
@@ -44,6 +47,38 @@ def folds(sources: Sequence[str] = SOURCES) -> list[tuple[str, ...]]:
         if held not in out:
             out.append(held)
     return out
+
+
+def load_gold_sources(shared_data: Path = SHARED_DATA, limit: int | None = None) -> list[GoldPage]:
+    """Every gold page of the five sources (at most ``limit`` per source), in `SOURCES` order."""
+    pages_root = shared_data / "web" / "pages"
+    return (
+        load_wceb(limit, root=pages_root)
+        + load_trafilatura(limit, root=pages_root)
+        + load_archive(shared_data, limit=limit)
+    )
+
+
+def by_source(pages: Sequence[GoldPage]) -> dict[str, list[int]]:
+    """Indices of the pages of each source, sources in `SOURCES` order."""
+    out: dict[str, list[int]] = {s: [] for s in SOURCES}
+    for i, page in enumerate(pages):
+        out[page.collection].append(i)
+    return {s: idx for s, idx in out.items() if idx}
+
+
+def pages_digest(pages: Sequence[GoldPage]) -> str:
+    """SHA-256 over every page's source, URL, HTML and gold: what a model was fitted on."""
+    digest = hashlib.sha256()
+    for page in sorted(pages, key=lambda p: (p.collection, p.key)):
+        gold = page.main_content if page.main_content is not None else "\x1e".join(
+            (*page.with_snippets, "\x1f", *page.without_snippets)
+        )
+        for part in (page.collection, page.key, page.content_type):
+            digest.update(part.encode() + b"\0")
+        digest.update(hashlib.sha256(page.html).digest())
+        digest.update(hashlib.sha256(gold.encode()).digest())
+    return digest.hexdigest()
 
 
 def page_score(page: GoldPage, text: str) -> float:
