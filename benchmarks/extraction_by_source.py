@@ -26,7 +26,14 @@ from extraction_cache import cached_texts
 from gristmill.core.step import Drop
 from gristmill.extract.blocks import Blocks, parse_blocks
 from gristmill.extract.charset import charset_from_content_type, decode_html
-from gristmill.extract.cleanup import BlockModel, choose_blocks, render_blocks, select_blocks
+from gristmill.extract.cleanup import (
+    MAIN_CONTENT_OPTIONS,
+    BlockModel,
+    choose_blocks,
+    minimal_html,
+    render_blocks,
+    select_blocks,
+)
 from gristmill.extract.fit import FitPage, fit_block_model
 from gristmill.extract.gold import GoldPage
 from gristmill.extract.loso import by_source, folds, leave_one_source_out, page_score, score_source
@@ -46,16 +53,14 @@ def page_text(page: GoldPage, backend: str) -> str:
 
 
 def _rendering(page: GoldPage, main_content: bool) -> str:
-    from resiliparse.extract.html2text import extract_plain_text
-
-    html = decode_html(page.html, charset_from_content_type(page.content_type))[0]
-    return extract_plain_text(html, main_content=main_content, preserve_formatting="minimal_html", links=True)
+    return minimal_html(decode_html(page.html, charset_from_content_type(page.content_type))[0], main_content)
 
 
 def page_blocks(pages: Sequence[GoldPage]) -> list[Blocks]:
     """The blocks the default path scores on each page, from cached renderings."""
     rv = version("resiliparse")
-    main = cached_texts("main", rv, pages, lambda p: _rendering(p, True))
+    options = "".join(f"-{k}{int(v)}" for k, v in sorted(MAIN_CONTENT_OPTIONS.items()))
+    main = cached_texts("main" + options, rv, pages, lambda p: _rendering(p, True))
     full = cached_texts("full", rv, pages, lambda p: _rendering(p, False))
     return [choose_blocks(parse_blocks(m), lambda f=f: parse_blocks(f)) for m, f in zip(main, full, strict=True)]
 

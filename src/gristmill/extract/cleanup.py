@@ -36,13 +36,17 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from gristmill.extract.blocks import FEATURE_NAMES, KINDS, Blocks, block_features, parse_blocks
+from gristmill.extract.gbdt import Trees
 
 FALLBACK_MAX_WORDS = 600
 FALLBACK_RATIO = 0.1
+# resiliparse options of the main-content rendering (chosen by leave-one-source-out, see
+# `gristmill.extract.fit`): whether comment sections and post metadata count as main content.
+MAIN_CONTENT_OPTIONS: dict[str, bool] = {"comments": True, "post_meta": True}
 
 # Base features that also enter squared (the continuous ones), and those that enter
 # multiplied by each block kind.
-_BINARY = ("ends_sentence", "repeated")
+_BINARY = ("ends_sentence", "repeated", "cookie")
 _SQUARED = tuple(
     i for i, name in enumerate(FEATURE_NAMES) if i >= len(KINDS) and name not in _BINARY
 )
@@ -66,7 +70,9 @@ def expand_features(base: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BlockModel:
-    """A fitted block scorer: standardisation, logistic weights and the two thresholds."""
+    """A fitted block scorer and the two thresholds: a logistic model (standardisation and
+    weights over `expand_features`) or, when ``trees`` is set, boosted trees over the base
+    `block_features` (`gristmill.extract.gbdt`)."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
@@ -74,6 +80,7 @@ class BlockModel:
     intercept: float
     region_threshold: float
     keep_threshold: float
+    trees: Trees | None = None
 
     @cached_property
     def _weights(self) -> tuple[np.ndarray, float]:
@@ -85,6 +92,8 @@ class BlockModel:
         """P(block is main text) for every block."""
         if len(blocks) == 0:
             return np.zeros(0)
+        if self.trees is not None:
+            return 1.0 / (1.0 + np.exp(-self.trees.margin(block_features(blocks))))
         weights, bias = self._weights
         return 1.0 / (1.0 + np.exp(-(expand_features(block_features(blocks)) @ weights + bias)))
 
@@ -124,8 +133,10 @@ def render_blocks(blocks: Blocks, keep: list[int]) -> str:
     return "".join(parts)
 
 
-def _minimal_html(html: str | HTMLTree, main_content: bool) -> str:
-    return extract_plain_text(html, main_content=main_content, preserve_formatting="minimal_html", links=True)
+def minimal_html(html: str | HTMLTree, main_content: bool) -> str:
+    """resiliparse's minimal-HTML rendering of the main content, or of the whole page."""
+    options = MAIN_CONTENT_OPTIONS if main_content else {}
+    return extract_plain_text(html, main_content=main_content, preserve_formatting="minimal_html", links=True, **options)
 
 
 def choose_blocks(main: Blocks, full: Callable[[], Blocks]) -> Blocks:
@@ -141,7 +152,7 @@ def choose_blocks(main: Blocks, full: Callable[[], Blocks]) -> Blocks:
 
 def main_content_blocks(html: str | HTMLTree) -> Blocks:
     """Blocks of resiliparse's main-content rendering, or of the full page when that failed."""
-    return choose_blocks(parse_blocks(_minimal_html(html, True)), lambda: parse_blocks(_minimal_html(html, False)))
+    return choose_blocks(parse_blocks(minimal_html(html, True)), lambda: parse_blocks(minimal_html(html, False)))
 
 
 def extract_cleaned(html: str | HTMLTree, model: BlockModel | None = None) -> str:

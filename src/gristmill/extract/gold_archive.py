@@ -13,9 +13,12 @@ are annotation, not page text, so for scoring:
 2. a ``<p>``, ``<h>`` or ``<l>`` marker opening a line (after any indentation) is removed;
 3. a lone list bullet the text renderer drew after ``<l>`` (``*``, or ``&bull;``) is removed;
 4. HTML character references (``&#039;``, ``&amp;``: left in by CleanPortalEval) are
-   unescaped, only in their complete ``&...;`` form so that text such as "AT&T" is kept.
+   unescaped, only in their complete ``&...;`` form so that text such as "AT&T" is kept;
+5. invisible characters are removed (byte-order marks opening 78 CleanEval files, soft hyphens,
+   zero-width spaces), as the extraction's own output drops them (`gristmill.extract.blocks`):
+   they would glue onto the first word and make it unmatchable for every extractor.
 
-Dragnet gold is plain text and passes through steps 2-4 unchanged (no markers, one entity).
+Dragnet gold is plain text: only steps 4 and 5 can change it (one entity, a few invisibles).
 Pages whose gold is empty after normalisation are skipped (nothing to score against).
 """
 
@@ -28,6 +31,7 @@ import re
 from collections.abc import Collection
 from pathlib import Path
 
+from gristmill.extract.blocks import INVISIBLE
 from gristmill.extract.gold import SHARED_DATA, GoldPage
 
 ARCHIVE_GOLD = "web/pages/archive-gold.jsonl.gz"
@@ -42,7 +46,7 @@ _CHAR_REF = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 
 def normalize_gold(text: str) -> str:
     """Gold text without CleanEval's annotation markup (see the module docstring)."""
-    text = text.replace("\r\n", "\n")
+    text = INVISIBLE.sub("", text.replace("\r\n", "\n"))
     text = _URL_HEADER.sub("", text, count=1)
     text = _LIST_BULLET.sub(r"\1<l>", text)
     text = _MARKER.sub("", text)
