@@ -17,7 +17,7 @@ from gristmill.engine.registry import build_step
 from gristmill.extract.blocks import parse_blocks
 from gristmill.extract.charset import decode_html
 from gristmill.extract.cleanup import best_region
-from gristmill.extract.evaluation import SnippetCounts, word_prf
+from gristmill.extract.evaluation import word_prf
 from gristmill.extract.gold import GoldPage, load_trafilatura, load_wceb
 from gristmill.extract.guard import ExtractionTimeout, run_with_timeout
 from gristmill.extract.page import Extraction, extract_page

@@ -36,7 +36,6 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from gristmill.extract.blocks import FEATURE_NAMES, KINDS, Blocks, block_features, parse_blocks
-from gristmill.extract.gbdt import Trees
 
 FALLBACK_MAX_WORDS = 600
 FALLBACK_RATIO = 0.1
@@ -70,9 +69,7 @@ def expand_features(base: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BlockModel:
-    """A fitted block scorer and the two thresholds: a logistic model (standardisation and
-    weights over `expand_features`) or, when ``trees`` is set, boosted trees over the base
-    `block_features` (`gristmill.extract.gbdt`)."""
+    """A fitted block scorer: standardisation, logistic weights and the two thresholds."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
@@ -80,7 +77,6 @@ class BlockModel:
     intercept: float
     region_threshold: float
     keep_threshold: float
-    trees: Trees | None = None
 
     @cached_property
     def _weights(self) -> tuple[np.ndarray, float]:
@@ -92,8 +88,6 @@ class BlockModel:
         """P(block is main text) for every block."""
         if len(blocks) == 0:
             return np.zeros(0)
-        if self.trees is not None:
-            return 1.0 / (1.0 + np.exp(-self.trees.margin(block_features(blocks))))
         weights, bias = self._weights
         return 1.0 / (1.0 + np.exp(-(expand_features(block_features(blocks)) @ weights + bias)))
 

@@ -35,7 +35,6 @@ from gristmill.extract.cleanup import (
     render_blocks,
     select_blocks,
 )
-from gristmill.extract.gbdt import fit_trees
 from gristmill.extract.gold import GoldPage
 from gristmill.extract.loso import page_score
 
@@ -45,8 +44,6 @@ LABEL_CONTAINMENT = 0.5
 L2_PENALTY = 1.0
 REGION_GRID = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 KEEP_GRID = (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
-MODEL_KIND = "logistic"
-GBDT = {"n_trees": 100, "depth": 3, "learning_rate": 0.1, "l2": 1.0, "min_hessian": 1.0}
 
 
 @dataclass(frozen=True)
@@ -183,12 +180,9 @@ def _set_f1(got: set[str], want: set[str]) -> float:
     return 2 * common / (len(got) + len(want))
 
 
-def fit_block_model(
-    pages: Sequence[FitPage], l2: float = L2_PENALTY, balance_sources: bool = True, kind: str = MODEL_KIND
-) -> BlockModel:
-    """Fit the block model on gold pages (see the module docstring). ``kind`` is "logistic"
-    or "gbdt" (`gristmill.extract.gbdt`, settings `GBDT`); ``balance_sources=False`` weighs
-    blocks by length only. Both alternatives are compared by leave-one-source-out."""
+def fit_block_model(pages: Sequence[FitPage], l2: float = L2_PENALTY, balance_sources: bool = True) -> BlockModel:
+    """Fit the block model on gold pages (see the module docstring); ``balance_sources=False``
+    weighs blocks by length only (the alternative compared by leave-one-source-out)."""
     pages = [p for p in pages if len(p.blocks)]
     feats, labels, weights, fit_sources = [], [], [], []
     for fit_page in pages:
@@ -200,16 +194,12 @@ def fit_block_model(
         weights.append(np.log1p(fit_page.blocks.word_counts()[known]))
         fit_sources.append(fit_page.page.collection)
     balanced = np.concatenate(_balanced_weights(fit_sources, weights) if balance_sources else weights)
-    if kind == "gbdt":
-        trees = fit_trees(np.vstack(feats), np.concatenate(labels), balanced, **GBDT)
-        model = BlockModel((), (), (), 0.0, 0.5, 0.0, trees)
-    else:
-        x = expand_features(np.vstack(feats))
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale[scale == 0] = 1.0
-        coef, intercept = fit_logistic((x - mean) / scale, np.concatenate(labels), balanced, l2=l2)
-        model = BlockModel(tuple(mean), tuple(scale), tuple(coef), intercept, 0.5, 0.0)
+    x = expand_features(np.vstack(feats))
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    coef, intercept = fit_logistic((x - mean) / scale, np.concatenate(labels), balanced, l2=l2)
+    model = BlockModel(tuple(mean), tuple(scale), tuple(coef), intercept, 0.5, 0.0)
     probs = [model.probabilities(p.blocks) for p in pages]
     scorers = [_PageScorer(p) for p in pages]
     sources = [p.page.collection for p in pages]
