@@ -38,7 +38,7 @@ from resiliparse.extract.html2text import extract_plain_text
 
 from gristmill.core.step import Drop
 from gristmill.extract.charset import decode_html
-from gristmill.extract.cleanup import BlockModel, extract_cleaned
+from gristmill.extract.cleanup import BlockModel
 from gristmill.extract.evaluation import SnippetCounts, word_prf
 from gristmill.extract.gold import GoldPage, load_trafilatura, load_wceb
 from gristmill.extract.page import extract_page
@@ -54,10 +54,6 @@ def _via_page(backend: str) -> Extractor:
         return "" if isinstance(result, Drop) else result.text
 
     return run
-
-
-def _via_model(model: BlockModel) -> Extractor:
-    return lambda content, url: extract_cleaned(decode_html(content)[0], model)
 
 
 @dataclass
@@ -167,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-pages", type=int, default=40, help="with --by-source: pages per source timed (default 40)")
     parser.add_argument("--worst", type=int, default=5, help="with --by-source: pages listed per source (default 5)")
     args = parser.parse_args(argv)
+    if args.fit:
+        fit_model(args.write_model)
+        return 0
     if args.by_source:
         from extraction_by_source import run
         from gristmill.extract.loso import load_gold_sources
@@ -186,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
         ("WET-like (resiliparse full)", _via_page("resiliparse_full")),
         ("gristmill default (cleaned)", _via_page("cleaned")),
     ]
-    if args.fit:
-        backends.append(("cleaned, refit now", _via_model(fit_model(args.write_model))))
     bare_seconds, outputs, seconds = timed_passes(backends, wceb, max(args.repeat, 1))
     bare = sum(len(p.html) for p in wceb) / 1e6 / max(bare_seconds, 1e-9)
     rows = [evaluate(name, fn, outputs[name], seconds[name], wceb, traf) for name, fn in backends]

@@ -162,6 +162,7 @@ def test_shipped_model_records_what_it_was_fitted_on(all_pages):
     settings = prov["settings"]
     assert settings["l2_penalty"] == fit.L2_PENALTY
     assert settings["fallback_max_words"] == cleanup.FALLBACK_MAX_WORDS
+    assert settings["main_content_options"] == cleanup.MAIN_CONTENT_OPTIONS
     assert record["region_threshold"] in settings["region_grid"]
     assert record["keep_threshold"] in settings["keep_grid"]
     assert len(prov["code_version"]["git_commit"]) >= 40

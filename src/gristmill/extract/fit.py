@@ -257,6 +257,7 @@ def fit_provenance(pages: Sequence[GoldPage], blocks: Sequence[Blocks]) -> dict[
             "weights": "log1p(words) per block, each source the same total",
             "fallback_max_words": cleanup.FALLBACK_MAX_WORDS,
             "fallback_ratio": cleanup.FALLBACK_RATIO,
+            "main_content_options": dict(cleanup.MAIN_CONTENT_OPTIONS),
         },
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
         "code_version": {"gristmill": version("gristmill"), "git_commit": _git_commit()},
