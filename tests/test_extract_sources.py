@@ -57,7 +57,7 @@ def test_cleaneval_markup_is_removed_for_scoring():
     assert normalize_gold(raw).split("\n") == [
         "Title line",
         "First & second 'quoted'",
-        "   bullet item",
+        " bullet item",
         "  1. numbered",
         "AT&T stays",
     ]
