@@ -10,7 +10,8 @@ guidelines; CleanPortalEval uses the same format) is a text rendering with block
 are annotation, not page text, so for scoring:
 
 1. a first non-blank line ``URL: ...`` (the annotators' header) is removed;
-2. a ``<p>``, ``<h>`` or ``<l>`` marker opening a line (after any indentation) is removed;
+2. ``<p>``, ``<h>`` or ``<l>`` markers opening a line (after any indentation; sometimes
+   doubled, "<p><p>") are removed;
 3. a lone list bullet the text renderer drew after ``<l>`` (``*``, or ``&bull;``) is removed;
 4. HTML character references (``&#039;``, ``&amp;``: left in by CleanPortalEval) are
    unescaped, only in their complete ``&...;`` form so that text such as "AT&T" is kept;
@@ -39,7 +40,7 @@ ARCHIVE_WARC = "commoncrawl/crawl-data/PAGES-ARCHIVE/segments/sample/warc"
 ARCHIVE_SOURCES: tuple[str, ...] = ("cleaneval", "cleanportaleval", "dragnet")
 
 _URL_HEADER = re.compile(r"\A\s*URL:[^\n]*\n")
-_MARKER = re.compile(r"(?m)^[ \t]*<[phl]>")
+_MARKER = re.compile(r"(?m)^(?:[ \t]*<[phl]>)+")
 _LIST_BULLET = re.compile(r"(?m)^([ \t]*)<l>[ \t]*(?:\*|&bull;|•)(?=\s)")
 _CHAR_REF = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 
