@@ -2,12 +2,14 @@
 
 Run: ``python benchmarks/extraction.py`` (300 wceb + 300 trafilatura-eval pages, about a
 minute and a half on one core), ``--pages N`` / ``--traf-pages N`` to change the sample, ``--all`` for every page.
+The shipped block model was fitted on all five gold sources, so this quick table is *in
+sample* for the default path; ``--by-source`` (`extraction_by_source`) is the held-out
+measure: every source scored by a model fitted without it, with speeds from the same run.
 
 Accuracy (definitions in `gristmill.extract.evaluation`):
 * wceb pages: word-set precision / recall / F1 against ``ground_truth.main_content``, mean over
   pages, exactly as tiptopjaw/web-content-extraction-benchmark computes it (lower-cased
-  whitespace words, sets, per-page P/R/F1). Printed for all pages of the sample, for the
-  held-out odd-numbered pages and for the even-numbered ones the block model was fitted on.
+  whitespace words, sets, per-page P/R/F1).
 * trafilatura eval pages: share of ``with`` snippets kept and of ``without`` snippets dropped
   (exact substrings, pooled), and trafilatura's snippet F-score.
 
@@ -18,8 +20,8 @@ the same pre-decoded strings — and by trafilatura, measured in the same run. T
 timed in interleaved passes (``--repeat``, default 3) and the fastest pass of each is kept, so a
 burst of load from other processes does not land on one backend only.
 
-``--fit`` refits the block model on all even-numbered wceb pages and adds a row for it;
-``--write-model`` also writes it to ``src/gristmill/extract/block_model.py``.
+``--fit --write-model`` refits the block model on every page of the five gold sources and
+writes ``src/gristmill/extract/block_model.json`` with its provenance (`gristmill.extract.block_model`).
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ from resiliparse.extract.html2text import extract_plain_text
 
 from gristmill.core.step import Drop
 from gristmill.extract.charset import decode_html
-from gristmill.extract.cleanup import BlockModel, extract_cleaned
+from gristmill.extract.cleanup import BlockModel
 from gristmill.extract.evaluation import SnippetCounts, word_prf
 from gristmill.extract.gold import GoldPage, load_trafilatura, load_wceb
 from gristmill.extract.page import extract_page
 
-MODEL_PATH = Path(__file__).resolve().parents[1] / "src" / "gristmill" / "extract" / "block_model.py"
+MODEL_PATH = Path(__file__).resolve().parents[1] / "src" / "gristmill" / "extract" / "block_model.json"
 
 Extractor = Callable[[bytes, str], str]  # (payload, url) -> text
 
@@ -54,17 +56,11 @@ def _via_page(backend: str) -> Extractor:
     return run
 
 
-def _via_model(model: BlockModel) -> Extractor:
-    return lambda content, url: extract_cleaned(decode_html(content)[0], model)
-
-
 @dataclass
 class Row:
     name: str
     mb_per_s: float
     prf_all: np.ndarray
-    prf_held_out: np.ndarray
-    prf_fit_half: np.ndarray
     snippets: SnippetCounts | None
 
 
@@ -84,7 +80,6 @@ def evaluate(
 ) -> Row:
     """Score one backend's wceb ``outputs`` (timed at ``seconds``) and run it on ``traf``."""
     megabytes = sum(len(p.html) for p in wceb) / 1e6
-    held_out = np.array([p.held_out for p in wceb])
     snippets = None
     if traf:
         snippets = SnippetCounts()
@@ -94,8 +89,6 @@ def evaluate(
         name=name,
         mb_per_s=megabytes / max(seconds, 1e-9),
         prf_all=_prf(outputs, wceb, np.ones(len(wceb), dtype=bool)),
-        prf_held_out=_prf(outputs, wceb, held_out),
-        prf_fit_half=_prf(outputs, wceb, ~held_out),
         snippets=snippets,
     )
 
@@ -123,34 +116,36 @@ def timed_passes(
 
 def print_table(rows: list[Row], bare: float, trafilatura_speed: float) -> None:
     header = (
-        f"{'backend':<26} {'F1':>6} {'P':>6} {'R':>6} {'F1 held':>8} {'F1 fit':>7} "
+        f"{'backend':<26} {'F1':>6} {'P':>6} {'R':>6} "
         f"{'with kept':>9} {'w/o drop':>8} {'snip F':>6} {'MB/s':>7} {'x bare':>7} {'x traf':>7}"
     )
     print(header)
     print("-" * len(header))
-    print(f"{'bare resiliparse loop':<26} {'':>6} {'':>6} {'':>6} {'':>8} {'':>7} {'':>9} {'':>8} {'':>6} "
+    print(f"{'bare resiliparse loop':<26} {'':>6} {'':>6} {'':>6} {'':>9} {'':>8} {'':>6} "
           f"{bare:7.1f} {1.0:7.2f} {bare / trafilatura_speed:7.2f}")
     for r in rows:
         s = r.snippets
         snip = f"{s.with_kept_share:9.3f} {s.without_dropped_share:8.3f} {s.f1:6.3f}" if s else f"{'':>9} {'':>8} {'':>6}"
         print(
             f"{r.name:<26} {r.prf_all[2]:6.3f} {r.prf_all[0]:6.3f} {r.prf_all[1]:6.3f} "
-            f"{r.prf_held_out[2]:8.3f} {r.prf_fit_half[2]:7.3f} {snip} "
+            f"{snip} "
             f"{r.mb_per_s:7.1f} {r.mb_per_s / bare:7.2f} {r.mb_per_s / trafilatura_speed:7.2f}"
         )
 
 
 def fit_model(write: bool) -> BlockModel:
-    from gristmill.extract.fit import fit_block_model, model_source
+    """Fit the block model on every gold page; with ``write``, save it with its provenance."""
+    from extraction_by_source import page_blocks
+    from gristmill.extract.fit import FitPage, fit_block_model, fit_provenance
+    from gristmill.extract.loso import load_gold_sources
 
-    train = [p for p in load_wceb() if not p.held_out]
-    model = fit_block_model([(decode_html(p.html)[0], p.main_content or "") for p in train])
+    pages = load_gold_sources()
+    blocks = page_blocks(pages)
+    model = fit_block_model([FitPage(p, b) for p, b in zip(pages, blocks, strict=True)])
     if write:
-        provenance = (
-            f"Fitted on the {len(train)} even-numbered wceb pages of ../shared/data/web/pages\n"
-            "(tiptopjaw/web-content-extraction-benchmark, Apache-2.0); the odd-numbered pages are held out."
-        )
-        MODEL_PATH.write_text(model_source(model, provenance), encoding="utf-8")
+        from gristmill.extract.block_model import model_to_json
+
+        MODEL_PATH.write_text(model_to_json(model, fit_provenance(pages, blocks)), encoding="utf-8")
         print(f"wrote {MODEL_PATH}")
     return model
 
@@ -161,16 +156,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traf-pages", type=int, default=300, help="trafilatura eval pages (default 300)")
     parser.add_argument("--all", action="store_true", help="every wceb and trafilatura page")
     parser.add_argument("--repeat", type=int, default=3, help="timing passes; the best is kept (default 3)")
-    parser.add_argument("--fit", action="store_true", help="refit the block model on even wceb pages")
-    parser.add_argument("--write-model", action="store_true", help="with --fit: write block_model.py")
+    parser.add_argument("--fit", action="store_true", help="refit the block model on all gold sources")
+    parser.add_argument("--write-model", action="store_true", help="with --fit: write block_model.json")
+    parser.add_argument("--by-source", action="store_true", help="held-out table: each source left out of fitting")
+    parser.add_argument("--limit", type=int, default=None, help="with --by-source: pages per source (default all)")
+    parser.add_argument("--speed-pages", type=int, default=40, help="with --by-source: pages per source timed (default 40)")
+    parser.add_argument("--worst", type=int, default=5, help="with --by-source: pages listed per source (default 5)")
     args = parser.parse_args(argv)
+    if args.fit:
+        fit_model(args.write_model)
+        return 0
+    if args.by_source:
+        from extraction_by_source import run
+        from gristmill.extract.loso import load_gold_sources
+
+        run(load_gold_sources(limit=args.limit), args.speed_pages, args.repeat, args.worst)
+        return 0
 
     wceb = load_wceb(None if args.all else args.pages)
     traf = load_trafilatura(None if args.all else args.traf_pages)
-    held = sum(p.held_out for p in wceb)
     print(
-        f"wceb: {len(wceb)} pages ({held} held out), {sum(len(p.html) for p in wceb) / 1e6:.1f} MB HTML; "
-        f"trafilatura eval: {len(traf)} pages; one process, one core"
+        f"wceb: {len(wceb)} pages, {sum(len(p.html) for p in wceb) / 1e6:.1f} MB HTML; "
+        f"trafilatura eval: {len(traf)} pages; one process, one core (default path in sample: see --by-source)"
     )
     backends: list[tuple[str, Extractor]] = [
         ("resiliparse (DCLM)", _via_page("resiliparse")),
@@ -178,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
         ("WET-like (resiliparse full)", _via_page("resiliparse_full")),
         ("gristmill default (cleaned)", _via_page("cleaned")),
     ]
-    if args.fit:
-        backends.append(("cleaned, refit now", _via_model(fit_model(args.write_model))))
     bare_seconds, outputs, seconds = timed_passes(backends, wceb, max(args.repeat, 1))
     bare = sum(len(p.html) for p in wceb) / 1e6 / max(bare_seconds, 1e-9)
     rows = [evaluate(name, fn, outputs[name], seconds[name], wceb, traf) for name, fn in backends]

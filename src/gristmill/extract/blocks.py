@@ -30,6 +30,10 @@ _BLOCK_LINE = re.compile(r" *<(p|h[1-6]|li)>((?:(?!</?(?:p|h[1-6]|li|ul|ol|pre)\
 _BLOCK_TAG = re.compile(r"<(/?)(p|h[1-6]|li|ul|ol|pre)\b[^>]*>")
 _LINK = re.compile(r"<a\b[^>]*>(.*?)</a>")
 _INLINE_TAG = re.compile(r"<[^>]*>")
+# Invisible characters that split words without being text: the soft hyphen (U+00AD, common in
+# hyphenated German pages; a browser shows it only at a line break), zero-width space, word
+# joiner and zero-width no-break space. Joiners that shape scripts (U+200C/U+200D) are kept.
+INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 
 # A block "ends like a sentence" when its last character is one of these.
 _SENTENCE_END = frozenset(".!?…:;\"”'’)»。！？")
@@ -68,6 +72,8 @@ def parse_blocks(minimal_html: str) -> Blocks:
     ``<hN>`` or ``<li>`` element and take the one-regex fast path; only lines that open or
     close a block element walk the tag stack.
     """
+    if INVISIBLE.search(minimal_html) is not None:
+        minimal_html = INVISIBLE.sub("", minimal_html)
     out = Blocks()
     stack: list[str] = []
     pre_block = -1  # index of the <pre> block being filled, -1 when none
@@ -149,6 +155,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "digit_ratio",
     "upper_ratio",
     "repeated",
+    "cookie",
     "ctx_log_words",
     "ctx_p",
     "ctx_link_density",
@@ -205,6 +212,7 @@ def block_features(blocks: Blocks) -> np.ndarray:
 
     counts = Counter(blocks.texts)
     repeated = np.fromiter((counts[t] > 1 for t in blocks.texts), dtype=bool, count=n)
+    cookie = np.fromiter(("ookie" in t and "cookie" in t.lower() for t in blocks.texts), dtype=bool, count=n)
 
     log_words = np.log1p(words)
     link_density = np.asarray(blocks.link_chars, dtype=float) / chars
@@ -234,6 +242,7 @@ def block_features(blocks: Blocks) -> np.ndarray:
             digits / chars,
             uppers / chars,
             repeated,
+            cookie,
             context,
             long_before,
             long_after,

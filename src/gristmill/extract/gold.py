@@ -1,14 +1,16 @@
 """Load gold-annotated pages (as in ../shared/data/web/pages) to measure extraction.
 
-Two collections (see ../shared/data/README.md):
+Five sources (see ../shared/data/README.md), each a `GoldPage.collection`:
 
-* ``wceb/NNNN.html.gz`` + ``wceb/gold/NNNN.json`` (tiptopjaw/web-content-extraction-benchmark):
-  gold ``ground_truth.main_content`` plus ``with``/``without`` snippets.
-* ``trafilatura/*.html.gz`` + ``evaldata.json`` (adbar/trafilatura tests/eval): only
-  ``with``/``without`` snippets; entries whose file is missing are skipped.
+* ``wceb``: ``wceb/NNNN.html.gz`` + ``wceb/gold/NNNN.json``
+  (tiptopjaw/web-content-extraction-benchmark): gold ``ground_truth.main_content`` plus
+  ``with``/``without`` snippets.
+* ``trafilatura``: ``trafilatura/*.html.gz`` + ``evaldata.json`` (adbar/trafilatura
+  tests/eval): only ``with``/``without`` snippets; entries whose file is missing are skipped.
+* ``cleaneval``, ``dragnet``, ``cleanportaleval``: gold main text in ``archive-gold.jsonl.gz``,
+  HTML in the PAGES-ARCHIVE WARC mirror, joined on URL (`gristmill.extract.gold_archive`).
 
-Pages are read in place, never copied. The wceb pages are split by number: even-numbered
-pages are the ones the extraction block model was fitted on, odd-numbered ones are held out.
+Pages are read in place, never copied.
 
 `load_warc_page_texts` reads the same pages from their WARC mirror (the PAGES-2026 "crawl")
 and extracts them as DCLM-Pool did: the documents the filter tests and benchmark run on.
@@ -25,6 +27,8 @@ from pathlib import Path
 # Where the project's shared data lies beside a source checkout; callers may pass any root.
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 PAGES_DIR = SHARED_DATA / "web" / "pages"
+# The five gold sources, in the order reports list them.
+SOURCES: tuple[str, ...] = ("wceb", "trafilatura", "cleaneval", "cleanportaleval", "dragnet")
 # The WARC mirror of PAGES_DIR, relative to the shared data root.
 PAGES_WARC = "commoncrawl/crawl-data/PAGES-2026/segments/sample/warc"
 
@@ -33,18 +37,14 @@ PAGES_WARC = "commoncrawl/crawl-data/PAGES-2026/segments/sample/warc"
 class GoldPage:
     """One page with its gold annotations."""
 
-    collection: str  # "wceb" or "trafilatura"
-    key: str  # wceb "0001", trafilatura file name
+    collection: str  # the source: one of SOURCES
+    key: str  # wceb "0001", trafilatura file name, archive pages their URL
     url: str
     html: bytes
-    main_content: str | None  # wceb only
-    with_snippets: tuple[str, ...]
-    without_snippets: tuple[str, ...]
-
-    @property
-    def held_out(self) -> bool:
-        """True for odd-numbered wceb pages (not used to fit the block model)."""
-        return self.collection == "wceb" and int(self.key) % 2 == 1
+    main_content: str | None  # None for trafilatura (snippets only)
+    with_snippets: tuple[str, ...] = ()
+    without_snippets: tuple[str, ...] = ()
+    content_type: str = "text/html"  # the HTTP Content-Type (archive pages: from the WARC)
 
 
 def _read_gz(path: Path) -> bytes:

@@ -25,8 +25,9 @@ class ExtractText(Step):
         auto: ``cleaned`` for HTML payloads; documents without a payload whose text is
             already set (WET records, JSONL/Parquet inputs) keep their text as is.
         cleaned: resiliparse main content + the block model of `gristmill.extract.cleanup`
-            (as accurate as trafilatura on the wceb gold pages, >5x faster;
-            ``benchmarks/extraction.py`` prints both).
+            (held out by source, above resiliparse on all five gold sources and above
+            trafilatura on two, at ~5x trafilatura's speed;
+            ``benchmarks/extraction.py --by-source`` prints the table).
         resiliparse: DCLM's extractor, ``extract_plain_text(html, main_content=True)``.
         resiliparse_full: every visible text node (a WET-like rendering of the HTML).
         trafilatura: trafilatura with its benchmark settings (``trafilatura_favor`` selects
