@@ -7,6 +7,7 @@ independently of the scorer's batching, padding, truncation and gather."""
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 from collections import Counter
@@ -17,7 +18,13 @@ import pytest
 import torch
 
 from gristmill.core.errors import GristmillError, InputError
-from gristmill.evaluate.icl import build_question, encode_pairs, score_pairs, score_task, task_metrics
+from gristmill.evaluate.icl import (
+    build_question,
+    encode_pairs,
+    score_pairs,
+    score_task,
+    task_metrics,
+)
 from gristmill.evaluate.runner import aggregates, evaluate
 from gristmill.evaluate.small import minimal_pairs
 from gristmill.evaluate.tasks import LM, MC, SCHEMA, TASKS, IclTask, resolve_tasks
@@ -37,7 +44,7 @@ class Bigram:
         self.firsts: Counter = Counter()
         for text in texts:
             ids = [self.eot, *tok.encode(text, add_special_tokens=False).ids]
-            self.pairs.update(zip(ids, ids[1:], strict=False))
+            self.pairs.update(itertools.pairwise(ids))
             self.firsts.update(ids[:-1])
 
     def logp(self, a: int, b: int) -> float:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gristmill.core.errors import GristmillError
+from gristmill.tokenize.canaries import DEFAULT_COPIES
 from gristmill.tokenize.documents import expand_inputs
 from gristmill.tokenize.meco import MECO_COOLDOWN_FRACTION, MECO_MODES, MecoConfig
 
@@ -69,6 +70,11 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
     p.add_argument("--chunks", type=int, default=None, metavar="K",
                    help="number of chunks, split between main and cooldown by size (default: chunks of "
                    "8192 sequences, as DCLM's shards); the trainer checkpoints after each")
+    p.add_argument("--canaries", type=int, default=0, metavar="N",
+                   help="plant N canary sequences (seeded random words, an extra input file) whose chunk, row "
+                   "and step the data order records: the control of gristmill analyze memorization")
+    p.add_argument("--canary-copies", type=int, default=DEFAULT_COPIES, metavar="R",
+                   help=f"copies of each canary (default {DEFAULT_COPIES})")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the shuffle and of the cooldown hash split (default 0)")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -103,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             expand_inputs(args.input), args.tokenizer, args.seq_len, args.out, meco=meco,
             cooldown_inputs=expand_inputs(args.cooldown_input) if args.cooldown_input else None,
             chunks=args.chunks, seed=args.seed, executor=executor,
+            canaries=args.canaries, canary_copies=args.canary_copies,
             progress=progress if console.is_terminal and not args.quiet else None,
         )
     finally:

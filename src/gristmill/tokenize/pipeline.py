@@ -37,6 +37,7 @@ from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError, InputError
 from gristmill.core.executor import Executor, InProcessExecutor
 from gristmill.io.atomic import atomic_output, write_atomic
+from gristmill.tokenize.canaries import DEFAULT_COPIES, write_canaries
 from gristmill.tokenize.documents import Batch, ReadReport, document_batches, prefetch
 from gristmill.tokenize.meco import MecoConfig, cooldown_document
 from gristmill.tokenize.order import (
@@ -281,6 +282,8 @@ def tokenize_corpus(
     seed: int = 0,
     executor: Executor | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    canaries: int = 0,
+    canary_copies: int = DEFAULT_COPIES,
 ) -> dict[str, Any]:
     """Tokenize, pack, shuffle and chunk ``inputs`` into the token folder ``out``.
 
@@ -288,6 +291,9 @@ def tokenize_corpus(
     ``meco.cooldown_fraction`` share of documents chosen by id hash) or, when
     ``cooldown_inputs`` are given, from those files only: a separate pool never seen in the
     main phase, as MeCo trained its cooldown (training.md §1.3).
+
+    ``canaries`` > 0 plants that many canary sequences, ``canary_copies`` times each, as an
+    extra input file (`gristmill.tokenize.canaries`), a control for memorization analysis.
 
     Tasks run on ``executor`` (the caller's process pool or Ray; in this process when None);
     the result does not depend on which. Returns the index written to ``out/index.json``.
@@ -321,7 +327,11 @@ def tokenize_corpus(
     # The token folder carries its tokenizer, so training and export never depend on the
     # original file staying where it was.
     shutil.copyfile(tokenizer_path, out / TOKENIZER_FILE)
-    fingerprint = json.dumps([tok_sha, seq_len, meco.to_dict(), seed])
+    canary_record = None
+    if canaries:
+        canary_path, canary_record = write_canaries(out, tokenizer, canaries, canary_copies, seed)
+        inputs = [*inputs, str(canary_path)]
+    fingerprint = json.dumps([tok_sha, seq_len, meco.to_dict(), seed, canaries, canary_copies])
     started = time.perf_counter()
     sources = [(src, "main") for src in inputs] + [(src, "cooldown") for src in cooldown_inputs]
     dtype = token_dtype(vocab_size)
@@ -382,6 +392,7 @@ def tokenize_corpus(
         "tokenizer": {"path": str(tokenizer_path), "sha256": tok_sha, "file": TOKENIZER_FILE},
         "meco": meco.to_dict(),
         "seed": seed,
+        **({"canaries": canary_record} if canary_record else {}),
         "inputs": [
             {
                 "path": s["source"],

@@ -101,6 +101,28 @@ class LanguageModel:
                 progress(finished)
         return [np.concatenate([parts[i, a] for a, _ in ws]) for i, ws in enumerate(windows)]
 
+    def greedy_continue(self, prompts: Sequence[Sequence[int]] | np.ndarray, steps: int, *,
+                        batch_tokens: int = 16384, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Greedy decoding (``num_beams=1, do_sample=False``): the ``steps`` arg-max tokens that
+        follow each prompt, as an (n, steps) array. Prompts share one length; each step runs the
+        whole sequence again (no key/value cache, so every model kind decodes the same way),
+        keeping at most ``max_len`` tokens of context. ``progress`` gets finished prompts."""
+        ids = torch.as_tensor(np.asarray(prompts, dtype=np.int64))
+        if ids.ndim != 2 or ids.shape[1] < 1:
+            raise GristmillError("greedy decoding needs prompts of one length, at least one token each")
+        rows = max(1, batch_tokens // (ids.shape[1] + steps))
+        out = torch.empty((ids.shape[0], steps), dtype=torch.long)
+        with torch.inference_mode():
+            for lo in range(0, ids.shape[0], rows):
+                seq = ids[lo : lo + rows].to(self.device)
+                for s in range(steps):
+                    nxt = self.forward(seq[:, -self.max_len :])[:, -1].argmax(dim=-1)
+                    out[lo : lo + len(seq), s] = nxt.cpu()
+                    seq = torch.cat([seq, nxt[:, None]], dim=1)
+                if progress:
+                    progress(len(seq))
+        return out.numpy()
+
 
 def _windows(n: int, max_len: int) -> Iterator[tuple[int, int]]:
     """Token ranges [a, b) of at most ``max_len + 1`` ids (``max_len`` predictions each),
