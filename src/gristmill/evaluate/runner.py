@@ -72,7 +72,7 @@ def aggregates(tasks: dict[str, Any], *, allow_missing: bool) -> dict[str, Any]:
     groups = []
     if any(n in tasks for n in CORE_TASKS):
         groups.append(("core", CORE_TASKS, allow_missing))
-    if any(n in tasks for n in EXTENDED_TASKS if n not in CORE_TASKS):
+    if any(n in tasks for n in EXTENDED_TASKS):
         groups.append(("extended", EXTENDED_TASKS, True))
     for name, required, partial_ok in groups:
         present = [n for n in required if n in tasks]
