@@ -119,3 +119,20 @@ def test_language_modelling_loglikelihood_and_greedy_match_lm_eval(parity, share
     theirs = [s["filtered_resps"][0] for s in samples]
     np.testing.assert_allclose([s.logprob for s in scores], [t[0] for t in theirs], atol=2e-3, rtol=0)
     assert [s.greedy for s in scores] == [bool(t[1]) for t in theirs]
+
+
+def test_shared_prefix_scoring_equals_full_sequences(parity, shared_data, monkeypatch):
+    """A question's choices share their prompt: the export runs it once (key/value cache) and
+    gets lm-eval's log-likelihoods all the same."""
+    import gristmill.train.lm as lm_module
+
+    hf, out = parity
+    lm = load_language_model(hf)
+    calls = []
+    real = lm._score_cached
+    monkeypatch.setattr(lm_module, "MIN_SHARED_GROUPS", 1)  # share even in small buckets
+    monkeypatch.setattr(lm, "_score_cached", lambda *a, **k: (calls.append(len(a[1])), real(*a, **k))[1])
+    ts = score_task(lm, ZERO_SHOT["arc_easy_zeroshot"], shared_data, limit=ITEMS)
+    theirs = np.array([[r[0] for r in s["filtered_resps"]] for s in _samples(out, "gristmill_arc_easy")])
+    np.testing.assert_allclose([[c.logprob for c in s] for s in ts.scores], theirs, atol=2e-3, rtol=0)
+    assert sum(calls) >= ITEMS // 2  # most questions went through the shared-prefix path

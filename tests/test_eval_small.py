@@ -37,6 +37,9 @@ def _small(lm, shared_data) -> dict:
     return out
 
 
+# The first test pays for the shared trained-run fixtures (minutes on a loaded 2-core machine).
+pytestmark = pytest.mark.timeout(900)
+
 @pytest.fixture(scope="module")
 def trained(trained_run, shared_data):
     return _small(load_language_model(trained_run), shared_data)

@@ -17,6 +17,8 @@ from gristmill.io.run_folder import read_run_config
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.train.lm import load_language_model
 
+# The first test pays for the shared trained-run fixtures (minutes on a loaded 2-core machine).
+pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
 def analysis(canary_run):
@@ -34,16 +36,17 @@ def test_chunk_and_canary_bookkeeping_follows_the_data_order(analysis, canary_ru
     assert first["chunk 0"] == 1.0 and first["chunk 2"] == first["chunk 3"] == 0.0
     for earlier, later in itertools.pairwise(ckpts):
         for a, b in zip(earlier["canaries"], later["canaries"], strict=True):
-            assert a["copies_seen"] <= b["copies_seen"] <= b["copies"] == 48
+            assert a["copies_seen"] <= b["copies_seen"] <= b["copies"]
+    assert [r["copies"] for r in ckpts[-1]["canaries"]] == [160, 160, 0, 0, 0, 0]  # 2 planted, 4 controls
     # Every copy of each canary is found, and each probe holds the canary's own tokens.
-    probes = canary_probes(data, 32, 32)
+    probes = canary_probes(data, 32, 32)[:2]
     rows, _ = data.read_rows("main", 0, data.phase_rows("main"))
     for p in probes:
-        assert len(p.positions) == 48
+        assert len(p.positions) == 160
         text_ids = np.concatenate([p.prompts[0], p.targets[0]])
         hits = sum(np.any(np.all(np.lib.stride_tricks.sliding_window_view(rows[r], 64) == text_ids, axis=1))
                    for r in p.positions)
-        assert hits >= 12  # copies that begin early enough in a row to fit hold it verbatim
+        assert hits >= 40  # copies that begin early enough in a row to fit hold it verbatim
 
 
 def test_canaries_are_memorized_and_unseen_chunks_score_near_zero(analysis):
@@ -52,10 +55,13 @@ def test_canaries_are_memorized_and_unseen_chunks_score_near_zero(analysis):
     assert unseen
     for r in unseen:
         assert r["token_match"]["value"] < 0.1 and r["full_match"]["value"] == 0.0
-    canary = np.mean([r["token_match"]["value"] for r in last["canaries"]])
-    early = np.mean([r["token_match"]["value"] for r in first["canaries"]])
-    floor = np.mean([r["token_match"]["value"] for r in last["chunks"]])
-    assert canary > 0.5 and canary > floor + 0.4 and canary > early + 0.3
+    planted = [r["token_match"]["value"] for r in last["canaries"] if r["label"].startswith("canary")]
+    controls = [r["token_match"]["value"] for r in last["canaries"] if r["label"].startswith("control")]
+    floor = max(r["token_match"]["value"] for r in last["chunks"])
+    # A 2-layer, 64-wide model after 36 steps reproduces about a quarter of each planted canary's
+    # continuation; never-planted canaries and ordinary rows stay at a few percent.
+    assert np.mean(planted) > 0.15
+    assert min(planted) > max(controls) + 0.1 and min(planted) > floor + 0.1
 
 
 def test_memorization_matches_a_direct_greedy_decode(canary_run, analysis):

@@ -20,6 +20,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--enable-logging=stderr", "--v=0", "--window-size=1280,1800"]
 
 
+# The first test pays for the shared trained-run fixtures (minutes on a loaded 2-core machine).
+pytestmark = pytest.mark.timeout(900)
+
 @pytest.fixture(scope="module")
 def browser() -> str:
     for name in BROWSERS:
@@ -102,3 +105,14 @@ def test_comparison_of_two_runs_renders_in_chromium(browser, evaluated_runs, tmp
     board = dom.split('class="leaderboard sortable"', 1)[1].split("</table>", 1)[0]
     assert board.count("<tr>") == 3  # header + two runs
     assert "±" in board
+
+
+def test_curation_report_renders_in_chromium(browser, shared_data, tmp_path):
+    from gristmill import Pipeline
+
+    warc = sorted((shared_data / "commoncrawl/crawl-data/PAGES-2026/segments/sample/warc").glob("*.warc.gz"))[0]
+    Pipeline.from_recipe("raw").run([str(warc)], tmp_path / "run", workers=1, keep_dropped=True)
+    assert main(["report", str(tmp_path / "run")]) == 0
+    _render_and_check(browser, tmp_path / "run" / "report.html", tmp_path,
+                      ["Funnel", "extract_text", "Score histograms", "Sample of kept documents",
+                       "Sample of dropped documents per rule"], min_charts=0)

@@ -68,8 +68,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
 
 @contextmanager
 def progress_bars(console: Console) -> Iterator[Callable[[str], Callable[[int], None]]]:
-    """One bar per task counting scored sequences (the total is not known before tokenizing)."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} sequences"),
+    """One bar per task counting scored items (the total is not known before tokenizing)."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} items"),
                   TimeElapsedColumn(), console=console, transient=True) as bars:
         def factory(label: str) -> Callable[[int], None]:
             task = bars.add_task(label, total=None)

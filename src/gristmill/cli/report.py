@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     elif len(args.paths) > 1:
         html, out = render_comparison(args.paths), args.out or Path("compare.html")
     else:
-        raise GristmillError(f"{args.paths[0]} is neither a finished curation run (stats.json) nor a "
+        raise GristmillError(f"{args.paths[0]} has no stats.json (not a finished curation run) and is not a "
                              "training run (config.json + metrics.jsonl); give two or more PATHs to compare")
     from gristmill.io.atomic import write_atomic
 

@@ -133,15 +133,21 @@ def encode_pairs(lm: LanguageModel, pairs: Sequence[tuple[str, str]]) -> list[tu
 
 def score_pairs(lm: LanguageModel, pairs: Sequence[tuple[str, str]], *, batch_tokens: int = 16384,
                 progress: Callable[[int], None] | None = None) -> list[ContinuationScore]:
-    """Log-likelihood and greedy match of each continuation given its context."""
+    """Log-likelihood and greedy match of each continuation given its context. Consecutive
+    pairs whose context tokens are the same (a question's choices) form one group, so the
+    model can run their shared prefix once (`LanguageModel.score_shared`)."""
     encoded = encode_pairs(lm, pairs)
-    rows = lm.score([ids for ids, _ in encoded], _greedy_and_logprob, batch_tokens=batch_tokens,
-                    progress=progress)
-    out = []
-    for (_, n), r in zip(encoded, rows, strict=True):
-        tail = r[-n:]
-        out.append(ContinuationScore(float(tail[:, 0].astype(np.float64).sum()), n, bool(tail[:, 1].all())))
-    return out
+    groups: list[tuple[list[int], list[list[int]]]] = []
+    for ids, n in encoded:
+        prefix, cont = ids[:-n], ids[-n:]
+        if groups and groups[-1][0] == prefix:
+            groups[-1][1].append(cont)
+        else:
+            groups.append((prefix, [cont]))
+    rows = [r for g in lm.score_shared(groups, _greedy_and_logprob, batch_tokens=batch_tokens, progress=progress)
+            for r in g]
+    return [ContinuationScore(float(r[:, 0].astype(np.float64).sum()), n, bool(r[:, 1].all()))
+            for (_, n), r in zip(encoded, rows, strict=True)]
 
 
 @dataclass

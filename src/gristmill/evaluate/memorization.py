@@ -10,7 +10,9 @@ The run's data order says which rows a checkpoint had read (its data cursor per 
 (checkpoint, chunk) pair carries ``seen``: the share of its sampled rows that the checkpoint
 had trained on. Chunks not seen yet are the control (their score is the floor of generic
 predictability). Canaries planted by ``gristmill tokenize --canaries`` are the other control:
-each has a known text, and the data order gives the step at which each of its copies was read.
+each has a known text, and the data order gives the step at which each of its copies was read;
+canaries of the same generator that were never planted (``control N``) give their floor. Rows
+holding canaries are not sampled as chunk rows, so chunk scores measure ordinary data.
 Rows whose continuation holds tokens that are not loss targets (padding, MeCo metadata) are not
 sampled, as those tokens were never trained on as targets.
 """
@@ -30,7 +32,7 @@ from gristmill.evaluate.runner import run_checkpoints
 from gristmill.evaluate.stats import mean_se
 from gristmill.io.atomic import write_atomic
 from gristmill.io.run_folder import read_run_config, read_state
-from gristmill.tokenize.canaries import CANARY_FILE
+from gristmill.tokenize.canaries import CANARY_FILE, canary_texts
 from gristmill.tokenize.order import DataOrder, document_table_path, read_document_table
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.tokenize.vocab import load_tokenizer
@@ -40,6 +42,7 @@ K = L = 32
 SAMPLES = 1000
 SAMPLE_SEED = 42
 OUTPUT = Path("analysis") / "memorization.json"
+CONTROL_CANARIES = 4  # never-planted canaries scored beside the planted ones
 
 
 @dataclass
@@ -53,34 +56,50 @@ class Probe:
     positions: np.ndarray  # row of each sequence (or copy) in its phase's stream
 
 
+def _canary_part(data: TokenDataset) -> int | None:
+    """The input part (file) of the token folder that holds planted canaries, if any."""
+    return next((p["part"] for p in data.index["inputs"] if Path(p["path"]).name == CANARY_FILE), None)
+
+
 def chunk_probes(data: TokenDataset, samples: int, k: int, cont_len: int, seed: int = SAMPLE_SEED) -> list[Probe]:
-    """Per chunk, up to ``samples`` rows (seeded by chunk number) whose first k + cont_len tokens hold
-    only loss targets after the prompt."""
+    """Per chunk, up to ``samples`` rows (seeded by chunk number) whose first k + l tokens hold
+    only loss targets after the prompt. Rows holding canaries are left to the canary probes."""
     if k + cont_len > data.window:
         raise GristmillError(f"k + l = {k + cont_len} exceeds the token folder's rows of {data.window} tokens")
+    canary_part = _canary_part(data)
+    order = DataOrder(data) if canary_part is not None else None
     probes = []
     for phase in ("main", "cooldown"):
         bounds = data.chunk_bounds(phase)
         for i, chunk in enumerate(data.phase_chunks(phase)):
             tokens, mask = data.read_rows(phase, int(bounds[i]), chunk.sequences)
-            eligible = np.flatnonzero(mask[:, k : k + cont_len].all(axis=1))
+            ok = mask[:, k : k + cont_len].all(axis=1)
+            if order is not None:
+                spans = order.spans(chunk.number)
+                ok[spans[spans[:, 1] == canary_part, 0]] = False
             rng = np.random.default_rng([seed, chunk.number])
-            rows = np.sort(rng.permutation(eligible)[:samples])
+            rows = np.sort(rng.permutation(np.flatnonzero(ok))[:samples])
             probes.append(Probe(f"chunk {chunk.number}", tokens[rows, :k], tokens[rows, k : k + cont_len], phase,
                                 int(bounds[i]) + rows))
     return probes
 
 
-def canary_probes(data: TokenDataset, k: int, cont_len: int) -> list[Probe]:
-    """One probe per planted canary: its first k + cont_len tokens, and the stream row of each copy."""
+def canary_probes(data: TokenDataset, k: int, cont_len: int, controls: int = CONTROL_CANARIES) -> list[Probe]:
+    """One probe per planted canary (its first k + l tokens, and the stream row of each copy),
+    then ``controls`` canaries from the same generator that were never planted: the unseen
+    control, which scores the floor of the model's guessing on such text."""
     info = data.index.get("canaries")
     if not info:
         return []
     order = DataOrder(data)
-    part = next(p["part"] for p in data.index["inputs"] if Path(p["path"]).name == CANARY_FILE)
+    part = _canary_part(data)
     tok = load_tokenizer(data.tokenizer_path)
-    ids = [e.ids[: k + cont_len] for e in tok.encode_batch(info["texts"], add_special_tokens=False)]
-    copies: dict[int, list[tuple[str, int]]] = {i: [] for i in range(info["count"])}
+    count = info["count"]
+    texts = canary_texts(tok, count + controls, info["seed"])
+    if texts[:count] != info["texts"]:
+        raise GristmillError(f"{data.root}: the canaries cannot be regenerated (tokenizer or generator changed)")
+    ids = [e.ids[: k + cont_len] for e in tok.encode_batch(texts, add_special_tokens=False)]
+    copies: dict[int, list[tuple[str, int]]] = {i: [] for i in range(count)}
     for phase in ("main", "cooldown"):
         bounds = data.chunk_bounds(phase)
         for ci, chunk in enumerate(data.phase_chunks(phase)):
@@ -96,9 +115,10 @@ def canary_probes(data: TokenDataset, k: int, cont_len: int) -> list[Probe]:
     for i, seq in enumerate(ids):
         if len(seq) < k + cont_len:
             raise GristmillError(f"canary {i} has only {len(seq)} tokens (needs {k + cont_len})")
-        where = copies[i]
+        where = copies.get(i, [])
         phase = where[0][0] if where else "main"
-        probes.append(Probe(f"canary {i}", np.array([seq[:k]]), np.array([seq[k:]]), phase,
+        label = f"canary {i}" if i < count else f"control {i - count}"
+        probes.append(Probe(label, np.array([seq[:k]]), np.array([seq[k:]]), phase,
                             np.array([p for ph, p in where if ph == phase], dtype=np.int64)))
     return probes
 
@@ -127,7 +147,7 @@ def _record(probe: Probe, matches: np.ndarray, seen: np.ndarray) -> dict[str, An
     return {"label": probe.label, "phase": probe.phase, "token_match": mean_se(score),
             "full_match": mean_se((score == 1.0).astype(np.float64)),
             "seen": float(seen.mean()) if len(seen) else 0.0, "copies": len(probe.positions),
-            "copies_seen": int(seen.sum()) if probe.label.startswith("canary") else None}
+            "copies_seen": None if probe.label.startswith("chunk") else int(seen.sum())}
 
 
 def analyze_memorization(run: Path, *, samples: int = SAMPLES, k: int = K, cont_len: int = L, device: str = "cpu",
