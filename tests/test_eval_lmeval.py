@@ -28,7 +28,8 @@ OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFL
 
 def lm_eval_task_yamls(folder: Path, shared_data: Path) -> list[str]:
     """Two lm-eval tasks on shared files: ARC-Easy zero-shot as gristmill prompts it (query,
-    DCLM's "\\nAnswer:" delimiter, a space before each choice) and LAMBADA (context, " word")."""
+    DCLM's "\\nAnswer:" delimiter, a space before each choice) and LAMBADA (context, " word";
+    lm-eval adds no target delimiter to loglikelihood requests, so the space is in the target)."""
     arc = task_path(TASKS["arc_easy"], shared_data).resolve()
     lambada = task_path(TASKS["lambada_openai"], shared_data).resolve()
     (folder / "g_arc.yaml").write_text(f"""task: gristmill_arc_easy
@@ -54,8 +55,7 @@ dataset_kwargs:
 test_split: test
 output_type: loglikelihood
 doc_to_text: "{{{{context.strip()}}}}"
-doc_to_target: "{{{{continuation.strip()}}}}"
-target_delimiter: " "
+doc_to_target: "{{{{' ' + continuation.strip()}}}}"
 metric_list:
   - metric: acc
 """)
@@ -105,9 +105,6 @@ def test_multiple_choice_loglikelihoods_acc_and_acc_norm_match_lm_eval(parity, t
             assert metrics[name]["value"] == pytest.approx(out["results"]["gristmill_arc_easy"][f"{name},none"])
             assert metrics[name]["value"] == np.mean([s[name] for s in samples])
             assert metrics[name]["se"] == pytest.approx(out["results"]["gristmill_arc_easy"][f"{name}_stderr,none"])
-    # Some prompts are longer than the 128-token context: left truncation agrees too.
-    pairs = [(c, k) for q in ts.questions for c, k in zip(q.contexts, q.continuations, strict=True)]
-    assert sum(len(lm.encode([c + k])[0]) > lm.max_len + 1 for c, k in pairs) >= 2
 
 
 def test_language_modelling_loglikelihood_and_greedy_match_lm_eval(parity, shared_data):
@@ -117,6 +114,10 @@ def test_language_modelling_loglikelihood_and_greedy_match_lm_eval(parity, share
     pairs = [(r["context"].strip(), " " + r["continuation"].strip()) for r in rows]
     scores = score_pairs(load_language_model(hf), pairs)
     theirs = [s["filtered_resps"][0] for s in samples]
+    assert [tuple(s["arguments"][0]) for s in samples] == pairs
+    # Most passages are longer than the 128-token context: left truncation agrees too.
+    lm = load_language_model(hf)
+    assert sum(len(lm.encode([c + k])[0]) > lm.max_len + 1 for c, k in pairs) >= ITEMS // 2
     np.testing.assert_allclose([s.logprob for s in scores], [t[0] for t in theirs], atol=2e-3, rtol=0)
     assert [s.greedy for s in scores] == [bool(t[1]) for t in theirs]
 

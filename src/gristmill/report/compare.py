@@ -122,8 +122,17 @@ def overlays(entries: list[dict[str, Any]]) -> str:
     return f'<div class="charts">{"".join(charts)}</div>' if charts else ""
 
 
+def _names(paths: list[Path]) -> list[str]:
+    """Short distinct names: the folder or file name, with as many parent folders as it takes."""
+    for depth in range(1, 8):
+        names = ["/".join(p.resolve().with_suffix("").parts[-depth:]) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
+
+
 def render_comparison(paths: list[Path]) -> str:
-    entries = [_entry(p) for p in paths]
+    entries = [_entry(p) | {"name": name} for p, name in zip(paths, _names(paths), strict=True)]
     body = (f"<h1>Comparison of {len(entries)} runs</h1>"
             "<p>Scores are the newest checkpoint's figures ± standard error (click a header to sort). "
             "CORE is DCLM's mean centered accuracy (v1 and v2 random baselines); "

@@ -32,7 +32,10 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
-    if abs(v) >= 1e4 or abs(v) < 1e-3:
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if abs(v) >= scale:
+            return f"{v / (1e3 if suffix == 'k' else scale):.4g}{suffix}"
+    if abs(v) < 1e-3:
         return f"{v:.1e}"
     return f"{v:.4g}"
 

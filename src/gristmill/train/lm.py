@@ -77,13 +77,21 @@ class LanguageModel:
             return self.forward(tokens.to(self.device)).float()
 
     def score(self, sequences: Sequence[Sequence[int]], reduce: Reduce = target_logprobs, *,
-              batch_tokens: int = 16384, progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+              batch_tokens: int = 16384, progress: Callable[[int], None] | None = None,
+              tails: Sequence[int] | None = None) -> list[np.ndarray]:
         """``reduce`` applied at every predicted position of every sequence: for a sequence of
         n ids, an array with n-1 rows (row i is about token i+1 given tokens 0..i). Sequences
         are batched by length (at most ``batch_tokens`` padded tokens a batch) and returned in
-        input order; ``progress`` is called with the number of sequences finished."""
+        input order; ``progress`` is called with the number of sequences finished.
+
+        ``tails`` (for sequences that fit one context window): only the last ``tails[i]``
+        predictions of sequence i are wanted, so ``reduce`` (a softmax over the vocabulary)
+        runs on those positions only and the result has ``tails[i]`` rows."""
         if any(len(s) < 2 for s in sequences):
             raise GristmillError("every scored sequence needs at least 2 tokens")
+        if tails is not None and any(len(s) > self.max_len + 1 or not 0 < t < len(s)
+                                     for s, t in zip(sequences, tails, strict=True)):
+            raise GristmillError("tails need sequences of at most max_len + 1 tokens and 0 < tail < length")
         windows = [list(_windows(len(s), self.max_len)) for s in sequences]
         flat = [(i, a, b) for i, ws in enumerate(windows) for a, b in ws]
         parts: dict[tuple[int, int], np.ndarray] = {}
@@ -95,10 +103,17 @@ class LanguageModel:
                 ids[row, : b - a] = torch.as_tensor(sequences[i][a:b], dtype=torch.long)
             with torch.inference_mode():
                 logits = self.forward(ids[:, :-1].to(self.device)).float()
-                out = reduce(logits, ids[:, 1:].to(self.device)).cpu().numpy()
+                targets = ids[:, 1:].to(self.device)
+                if tails is not None:
+                    t = max(tails[i] for i, _, _ in batch)
+                    ends = torch.tensor([b - a - 1 for _, a, b in batch], device=self.device)
+                    pos = (ends[:, None] - t + torch.arange(t, device=self.device)).clamp(min=0)
+                    logits = logits.gather(1, pos[..., None].expand(-1, -1, logits.shape[-1]))
+                    targets = targets.gather(1, pos)
+                out = reduce(logits, targets).cpu().numpy()
             finished = 0
             for row, (i, a, b) in enumerate(batch):
-                parts[i, a] = out[row, : b - a - 1]
+                parts[i, a] = out[row, t - tails[i] :] if tails is not None else out[row, : b - a - 1]
                 remaining[i] -= 1
                 finished += remaining[i] == 0
             if progress and finished:
@@ -131,7 +146,9 @@ class LanguageModel:
         if plain:
             plain.sort()
             seqs = [list(groups[i][0]) + list(c) for i in plain for c in groups[i][1]]
-            rows = iter(self.score(seqs, reduce, batch_tokens=batch_tokens))
+            fit = all(len(q) <= self.max_len + 1 for q in seqs)
+            lens = [len(c) for i in plain for c in groups[i][1]]
+            rows = iter(self.score(seqs, reduce, batch_tokens=batch_tokens, tails=lens if fit else None))
             for i in plain:
                 out[i] = [next(rows)[-len(c) :] for c in groups[i][1]]
             if progress:
