@@ -37,7 +37,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-bench
-	for b in extraction filters dedup io_read download tokenization train; do \
+	for b in extraction filters dedup io_read download tokenization train eval; do \
 		echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 lint: $(VENV)/.installed

@@ -41,6 +41,24 @@ def trained_run(shared_data, tmp_path_factory) -> Path:
     return root / "run"
 
 
+@pytest.fixture(scope="session")
+def canary_run(shared_data, tmp_path_factory) -> Path:
+    """A second tiny run (cpu-micro, 36 steps) on a smaller corpus cut into 4 chunks, with 2
+    canaries planted 160 times each (a checkpoint after every chunk; so many copies because a
+    2-layer, 64-wide model memorizes slowly): memorization and the report comparing two runs."""
+    from gristmill.train.scales import get_scale
+    from gristmill.train.trainer import TrainOptions, train
+    from lm_corpus import build_corpus, one_thread, tokenize
+
+    root = tmp_path_factory.mktemp("canary_run")
+    corpus = build_corpus(shared_data, root, wiki_docs=40, forum_docs=20)
+    tokens = tokenize(corpus, root / "tok", 128, "--chunks", "4", "--canaries", "2", "--canary-copies", "160")
+    with one_thread():
+        train(get_scale("cpu-micro"), TrainOptions(data=str(tokens), out=str(root / "run"), max_steps=36,
+                                                   quiet=True))
+    return root / "run"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield

@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gristmill.core.errors import GristmillError
-from gristmill.core.ranges import POSITIVE, SEED, Range
+from gristmill.core.ranges import COUNT, POSITIVE, SEED, Range
 from gristmill.io.lock import folder_lock
+from gristmill.tokenize.canaries import DEFAULT_COPIES
 from gristmill.tokenize.documents import expand_inputs
 from gristmill.tokenize.meco import MECO_COOLDOWN_FRACTION, MECO_MODES, MecoConfig
 
@@ -82,6 +83,11 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
                    help="memory one shuffle task may hold, in MiB (default 256, at least 0.0625); the "
                    "global shuffle goes through buckets of this size, so memory stays flat whatever the "
                    "corpus size, and the output does not depend on it")
+    p.add_argument("--canaries", type=COUNT.parse, default=0, metavar="N",
+                   help="plant N canary sequences (seeded random words, an extra input file) whose chunk, row "
+                   "and step the data order records: the control of gristmill analyze memorization")
+    p.add_argument("--canary-copies", type=POSITIVE.parse, default=DEFAULT_COPIES, metavar="R",
+                   help=f"copies of each canary (default {DEFAULT_COPIES})")
     p.add_argument("--seed", type=SEED.parse, default=0, metavar="S",
                    help="seed of the shuffle and of the cooldown hash split (default 0)")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -137,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                 cooldown_inputs=expand_inputs(args.cooldown_input) if args.cooldown_input else None,
                 chunks=args.chunks, seed=args.seed, executor=executor,
                 shuffle_buffer=int(args.shuffle_buffer * (1 << 20)),
+                canaries=args.canaries, canary_copies=args.canary_copies,
                 progress=progress if console.is_terminal and not args.quiet else None,
             )
     finally:

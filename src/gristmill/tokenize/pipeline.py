@@ -39,6 +39,7 @@ from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError, InputError
 from gristmill.core.executor import Executor, InProcessExecutor
 from gristmill.io.atomic import write_atomic
+from gristmill.tokenize.canaries import DEFAULT_COPIES, write_canaries
 from gristmill.tokenize.documents import Batch, ReadReport, document_batches, prefetch
 from gristmill.tokenize.meco import MecoConfig, cooldown_document
 from gristmill.tokenize.order import (
@@ -221,6 +222,8 @@ def tokenize_corpus(
     shuffle_buffer: int = DEFAULT_BUFFER_BYTES,
     executor: Executor | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    canaries: int = 0,
+    canary_copies: int = DEFAULT_COPIES,
 ) -> dict[str, Any]:
     """Tokenize, pack, shuffle and chunk ``inputs`` into the token folder ``out``.
 
@@ -231,6 +234,9 @@ def tokenize_corpus(
 
     The shuffle is bucketed (`gristmill.tokenize.shuffle`): no task holds more than about
     ``shuffle_buffer`` bytes of windows, and the order does not depend on it.
+
+    ``canaries`` > 0 plants that many canary sequences, ``canary_copies`` times each, as an
+    extra input file (`gristmill.tokenize.canaries`), a control for memorization analysis.
 
     Tasks run on ``executor`` (the caller's process pool or Ray; in this process when None);
     the result does not depend on which. Returns the index written to ``out/index.json``.
@@ -267,7 +273,11 @@ def tokenize_corpus(
     # The token folder carries its tokenizer, so training and export never depend on the
     # original file staying where it was.
     shutil.copyfile(tokenizer_path, out / TOKENIZER_FILE)
-    fingerprint = json.dumps([tok_sha, seq_len, meco.to_dict(), seed])
+    canary_record = None
+    if canaries:
+        canary_path, canary_record = write_canaries(out, tokenizer, canaries, canary_copies, seed)
+        inputs = [*inputs, str(canary_path)]
+    fingerprint = json.dumps([tok_sha, seq_len, meco.to_dict(), seed, canaries, canary_copies])
     started = time.perf_counter()
     sources = [(src, "main") for src in inputs] + [(src, "cooldown") for src in cooldown_inputs]
     dtype = token_dtype(vocab_size)
@@ -340,6 +350,7 @@ def tokenize_corpus(
         "tokenizer": {"path": str(tokenizer_path), "sha256": tok_sha, "file": TOKENIZER_FILE},
         "meco": meco.to_dict(),
         "seed": seed,
+        **({"canaries": canary_record} if canary_record else {}),
         "inputs": [
             {
                 "path": s["source"],

@@ -20,6 +20,7 @@ first is predicted exactly once (each window restarts its context).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from gristmill.tokenize.vocab import eot_id, load_tokenizer, tokenizer_sha256
 from gristmill.train.checkpoint import load_model_tensors
 from gristmill.train.model import ModelConfig, Transformer, rope_tables
 
+#: Fewest groups of one prefix length worth a cached (shared-prefix) batch of their own.
+MIN_SHARED_GROUPS = 16
 #: A reduction of one batch: ``(logits (B, T, V) float32, targets (B, T)) -> (B, T, ...)``.
 Reduce = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -62,6 +65,7 @@ class LanguageModel:
     kind: str  # "gristmill" or "hf"
     device: torch.device
     module: torch.nn.Module
+    autocast: bool = False  # the forward runs under bf16 autocast (load_language_model(bf16=True))
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text (no special tokens added)."""
@@ -73,13 +77,21 @@ class LanguageModel:
             return self.forward(tokens.to(self.device)).float()
 
     def score(self, sequences: Sequence[Sequence[int]], reduce: Reduce = target_logprobs, *,
-              batch_tokens: int = 16384, progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+              batch_tokens: int = 16384, progress: Callable[[int], None] | None = None,
+              tails: Sequence[int] | None = None) -> list[np.ndarray]:
         """``reduce`` applied at every predicted position of every sequence: for a sequence of
         n ids, an array with n-1 rows (row i is about token i+1 given tokens 0..i). Sequences
         are batched by length (at most ``batch_tokens`` padded tokens a batch) and returned in
-        input order; ``progress`` is called with the number of sequences finished."""
+        input order; ``progress`` is called with the number of sequences finished.
+
+        ``tails`` (for sequences that fit one context window): only the last ``tails[i]``
+        predictions of sequence i are wanted, so ``reduce`` (a softmax over the vocabulary)
+        runs on those positions only and the result has ``tails[i]`` rows."""
         if any(len(s) < 2 for s in sequences):
             raise GristmillError("every scored sequence needs at least 2 tokens")
+        if tails is not None and any(len(s) > self.max_len + 1 or not 0 < t < len(s)
+                                     for s, t in zip(sequences, tails, strict=True)):
+            raise GristmillError("tails need sequences of at most max_len + 1 tokens and 0 < tail < length")
         windows = [list(_windows(len(s), self.max_len)) for s in sequences]
         flat = [(i, a, b) for i, ws in enumerate(windows) for a, b in ws]
         parts: dict[tuple[int, int], np.ndarray] = {}
@@ -91,15 +103,110 @@ class LanguageModel:
                 ids[row, : b - a] = torch.as_tensor(sequences[i][a:b], dtype=torch.long)
             with torch.inference_mode():
                 logits = self.forward(ids[:, :-1].to(self.device)).float()
-                out = reduce(logits, ids[:, 1:].to(self.device)).cpu().numpy()
+                targets = ids[:, 1:].to(self.device)
+                if tails is not None:
+                    t = max(tails[i] for i, _, _ in batch)
+                    ends = torch.tensor([b - a - 1 for _, a, b in batch], device=self.device)
+                    pos = (ends[:, None] - t + torch.arange(t, device=self.device)).clamp(min=0)
+                    logits = logits.gather(1, pos[..., None].expand(-1, -1, logits.shape[-1]))
+                    targets = targets.gather(1, pos)
+                out = reduce(logits, targets).cpu().numpy()
             finished = 0
             for row, (i, a, b) in enumerate(batch):
-                parts[i, a] = out[row, : b - a - 1]
+                parts[i, a] = out[row, t - tails[i] :] if tails is not None else out[row, : b - a - 1]
                 remaining[i] -= 1
                 finished += remaining[i] == 0
             if progress and finished:
                 progress(finished)
         return [np.concatenate([parts[i, a] for a, _ in ws]) for i, ws in enumerate(windows)]
+
+    def score_shared(self, groups: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]],
+                     reduce: Reduce = target_logprobs, *, batch_tokens: int = 16384,
+                     progress: Callable[[int], None] | None = None) -> list[list[np.ndarray]]:
+        """For each ``(prefix, continuations)`` group, ``reduce`` at the positions that predict
+        each continuation's tokens (one row per continuation token), equal to scoring every
+        ``prefix + continuation`` alone. Where the model keeps a key/value cache (Hugging Face
+        models) and every sequence fits the context, the prefix runs once per group and only
+        the continuations run per choice; otherwise each full sequence is scored. Groups with
+        the same prefix length and number of continuations share a batch (no prefix padding).
+        ``progress`` gets finished groups."""
+        out: list[list[np.ndarray]] = [[] for _ in groups]
+        buckets: dict[tuple[int, int], list[int]] = {}
+        plain = []
+        for i, (prefix, conts) in enumerate(groups):
+            fits = len(prefix) >= 1 and all(c and len(prefix) + len(c) - 1 <= self.max_len for c in conts)
+            if fits and len(conts) > 1 and self.kind == "hf" and not self.autocast:
+                buckets.setdefault((len(prefix), len(conts)), []).append(i)
+            else:
+                plain.append(i)
+        # A cached batch holds groups of one prefix length only; small buckets would mean many
+        # tiny forward passes, slower than scoring their full sequences in length-sorted batches.
+        for key in [k for k, members in buckets.items() if len(members) < MIN_SHARED_GROUPS]:
+            plain += buckets.pop(key)
+        if plain:
+            plain.sort()
+            seqs = [list(groups[i][0]) + list(c) for i in plain for c in groups[i][1]]
+            fit = all(len(q) <= self.max_len + 1 for q in seqs)
+            lens = [len(c) for i in plain for c in groups[i][1]]
+            rows = iter(self.score(seqs, reduce, batch_tokens=batch_tokens, tails=lens if fit else None))
+            for i in plain:
+                out[i] = [next(rows)[-len(c) :] for c in groups[i][1]]
+            if progress:
+                progress(len(plain))
+        for (plen, n), members in sorted(buckets.items()):
+            cmax = max(len(c) for i in members for c in groups[i][1])
+            per = max(1, batch_tokens // (plen + n * cmax))
+            for lo in range(0, len(members), per):
+                batch = members[lo : lo + per]
+                self._score_cached(groups, batch, n, cmax, reduce, out)
+                if progress:
+                    progress(len(batch))
+        return out
+
+    def _score_cached(self, groups, batch: list[int], n: int, cmax: int, reduce: Reduce,
+                      out: list[list[np.ndarray]]) -> None:
+        prefix = torch.tensor([list(groups[i][0]) for i in batch], dtype=torch.long, device=self.device)
+        conts = torch.full((len(batch) * n, cmax), self.eot_id, dtype=torch.long)
+        for r, c in enumerate(c for i in batch for c in groups[i][1]):
+            conts[r, : len(c)] = torch.as_tensor(list(c), dtype=torch.long)
+        conts = conts.to(self.device)
+        with torch.inference_mode():
+            first = self.module(prefix, use_cache=True)
+            head = first.logits[:, -1:].float().repeat_interleave(n, dim=0)
+            if cmax > 1:
+                cache = first.past_key_values
+                cache.batch_repeat_interleave(n)
+                # transformers >= 5 names the argument `cache` (past_key_values is deprecated).
+                name = "cache" if "cache" in inspect.signature(self.module.forward).parameters else "past_key_values"
+                rest = self.module(conts[:, :-1], **{name: cache}, use_cache=False).logits.float()
+                head = torch.cat([head, rest], dim=1)
+            rows = reduce(head, conts).cpu().numpy()
+        r = 0
+        for i in batch:
+            out[i] = [rows[r + j, : len(c)] for j, c in enumerate(groups[i][1])]
+            r += n
+
+    def greedy_continue(self, prompts: Sequence[Sequence[int]] | np.ndarray, steps: int, *,
+                        batch_tokens: int = 16384, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Greedy decoding (``num_beams=1, do_sample=False``): the ``steps`` arg-max tokens that
+        follow each prompt, as an (n, steps) array. Prompts share one length; each step runs the
+        whole sequence again (no key/value cache, so every model kind decodes the same way),
+        keeping at most ``max_len`` tokens of context. ``progress`` gets finished prompts."""
+        ids = torch.as_tensor(np.asarray(prompts, dtype=np.int64))
+        if ids.ndim != 2 or ids.shape[1] < 1:
+            raise GristmillError("greedy decoding needs prompts of one length, at least one token each")
+        rows = max(1, batch_tokens // (ids.shape[1] + steps))
+        out = torch.empty((ids.shape[0], steps), dtype=torch.long)
+        with torch.inference_mode():
+            for lo in range(0, ids.shape[0], rows):
+                seq = ids[lo : lo + rows].to(self.device)
+                for s in range(steps):
+                    nxt = self.forward(seq[:, -self.max_len :])[:, -1].argmax(dim=-1)
+                    out[lo : lo + len(seq), s] = nxt.cpu()
+                    seq = torch.cat([seq, nxt[:, None]], dim=1)
+                if progress:
+                    progress(len(seq))
+        return out.numpy()
 
 
 def _windows(n: int, max_len: int) -> Iterator[tuple[int, int]]:
@@ -148,6 +255,7 @@ def load_language_model(path: str | Path, *, tokenizer: str | Path | None = None
                 return plain(tokens)
 
         lm.forward = autocast_forward
+        lm.autocast = True
     return lm
 
 
