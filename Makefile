@@ -20,7 +20,7 @@ $(BIN)/activate:
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[ray,train,dev]"
+	$(BIN)/pip install -q -e ".[ray,train,quality,dev]"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
@@ -37,7 +37,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-bench
-	for b in extraction filters dedup io_read download tokenization train; do \
+	for b in extraction filters dedup io_read download tokenization train quality decontam; do \
 		echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 lint: $(VENV)/.installed

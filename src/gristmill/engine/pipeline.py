@@ -10,6 +10,7 @@ of the previous stage. Output layout of ``gristmill run ... --output DIR``::
     DIR/manifest.json                 recipe and its hash, inputs, versions, seed
     DIR/dropped/<step>/<reason>/      with --keep-dropped, the removed documents
     DIR/quarantine/<shard>.jsonl.zst  documents a step raised on (counted as errors)
+    DIR/attributes/<key>/<shard>.jsonl.zst  scores steps declare (`Step.attribute_keys`), Dolma layout
     DIR/.state/                       done markers and intermediate stages (for resume)
 
 Stats and outputs are assembled in shard order, so they are identical for any executor and
@@ -46,6 +47,7 @@ from gristmill.engine.shard import (
     read_marker,
 )
 from gristmill.io.atomic import write_atomic
+from gristmill.io.attributes import attribute_path, write_attribute_files
 from gristmill.io.paths import common_root, expand_inputs, shard_name
 
 VERSIONED_PACKAGES = (
@@ -172,6 +174,7 @@ class Pipeline:
                 total_todo += todo
                 results_by_stage.append(results)
                 stage_inputs = [(name, str(docs_dir / f"{name}.jsonl.zst")) for name, _ in shards]
+            ex = self._write_attributes(out, names, ex, executor, workers, ray_address)
         finally:
             if ex is not None and not own_executor:
                 ex.close()
@@ -279,6 +282,21 @@ class Pipeline:
             shutil.rmtree(work, ignore_errors=True)
         return results, 0, len(inputs), ex
 
+    def _write_attributes(self, out, names, ex, executor, workers, ray_address):
+        """Attribute side files of the final documents for every score a step declares
+        (`Step.attribute_keys`), row-aligned with ``documents/<shard>.jsonl.zst``."""
+        keys = sorted({key for spec in self.recipe.steps
+                       for key in build_step(spec.name, self.recipe.resolved_kwargs(spec)).attribute_keys()})
+        tasks = []
+        for name in names:
+            targets = {k: str(attribute_path(out, k, name)) for k in keys}
+            if any(not Path(t).is_file() for t in targets.values()):
+                tasks.append((str(out / "documents" / f"{name}.jsonl.zst"), targets))
+        if tasks:
+            ex = self._executor(ex, executor, workers, ray_address)
+            ex.map(_attribute_task, tasks)
+        return ex
+
     # -- assembling outputs ----------------------------------------------------------------
 
     def _merge(self, results_by_stage, names, files):
@@ -347,6 +365,10 @@ class Pipeline:
             "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv)),
         }
         write_atomic(out / "manifest.json", _dumps(manifest))
+
+
+def _attribute_task(task: tuple[str, dict[str, str]]) -> int:
+    return write_attribute_files(*task)
 
 
 def _label(path: str) -> str:
