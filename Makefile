@@ -8,6 +8,8 @@ DEMO_OUT ?= demo-output
 # Filter word lists come from their public sources, or from a local mirror of them when one
 # lies beside the checkout (as ../shared/data/filters does on the project's machines).
 ASSETS_BASE ?= $(wildcard ../shared/data/filters)
+# High-quality reference text for the demo's stand-in quality classifier (dclm-baseline).
+DEMO_REFERENCE ?= $(wildcard ../shared/data/reference/gutenberg.jsonl.gz ../shared/data/web/more/wikipedia-00000.jsonl.gz)
 # torch is pinned to the CPU wheel that these machines carry; other specs pull CUDA builds.
 TORCH_SPEC ?= torch==2.13.0
 
@@ -31,7 +33,8 @@ venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/gristmill demo --base-url "$(CC_BASE)" $(if $(DEMO_CRAWL),--crawl "$(DEMO_CRAWL)") \
-		$(if $(ASSETS_BASE),--assets-base-url "$(ASSETS_BASE)") --out "$(DEMO_OUT)"
+		$(if $(ASSETS_BASE),--assets-base-url "$(ASSETS_BASE)") --out "$(DEMO_OUT)" \
+		$(if $(DEMO_REFERENCE),--reference $(DEMO_REFERENCE))
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
