@@ -259,7 +259,8 @@ class Pipeline:
         if not isinstance(step, GlobalStep):  # pragma: no cover - guarded by _stages
             raise GristmillError(f"{spec.name} is not a global step")
         ex = self._executor(ex, executor, workers, ray_address)
-        context = StepContext(seed=self.recipe.seed, assets=self.recipe.assets)
+        context = StepContext(seed=self.recipe.seed, assets=self.recipe.assets,
+                              extra={"run_dir": str(out)})
         step.setup(context)
         work = state / f"stage-{index}" / "work"
         docs_dir.mkdir(parents=True, exist_ok=True)
