@@ -94,7 +94,7 @@ def test_remove_documents_drops_exactly_the_flagged_pages(planted, evals, tmp_pa
 
 
 def test_remove_strings_cuts_the_item_and_keeps_the_page(planted, evals, tmp_path):
-    inputs, plants, _ = planted
+    inputs, _, _ = planted
     _run(inputs, tmp_path / "run", evals=str(evals), remove="strings")
     docs = {d.id: d for s in sorted((tmp_path / "run" / "documents").glob("*.jsonl.zst"))
             for d in read_documents(str(s))}

@@ -4,5 +4,6 @@ Importing this package registers the steps ``fasttext_quality``, ``score_filter`
 global ``top_fraction`` (and, where their modules are present, the model-based scorers).
 """
 
+from gristmill.quality import lm_scorers as lm_scorers
 from gristmill.quality import steps as steps
 from gristmill.quality import top_fraction as top_fraction
