@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="high-quality documents (JSONL/Parquet/WARC files or folders)")
     t.add_argument("--negative", nargs="+", required=True, metavar="PATH", help="pool documents")
     t.add_argument("--out", required=True, type=Path, help="model file to write (.bin; .npz for embedding)")
-    t.add_argument("--kind", choices=["fasttext", "embedding"], default="fasttext")
+    t.add_argument("--kind", choices=["fasttext"], default="fasttext")
     t.add_argument("--heldout-positive", nargs="+", default=[], metavar="PATH",
                    help="held-out positives (other sources than --positive); replaces the split")
     t.add_argument("--heldout-negative", nargs="+", default=[], metavar="PATH",
@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     s = actions.add_parser("score", help="score documents with a classifier (metadata + attribute files)",
                            description="Score documents; writes OUT/documents and OUT/attributes/<key>/.")
     s.add_argument("--model", required=True, help="fastText .bin, or embedding head .npz with --kind embedding")
-    s.add_argument("--kind", choices=["fasttext", "embedding"], default="fasttext")
+    s.add_argument("--kind", choices=["fasttext"], default="fasttext")
     s.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH")
     s.add_argument("--output", "-o", required=True, type=Path, metavar="DIR")
     s.add_argument("--key", default=None, help="metadata key of the score")
