@@ -196,7 +196,7 @@ def test_lm_scorers_run_end_to_end_on_shared_pages(trained_run, shared_data, tmp
             assert d.metadata["perplexity"] > 1.0 and math.isfinite(d.metadata["topk_mean_logit"])
             assert 0.0 < d.metadata["askllm_yes_prob"] < 1.0
     med = {name: float(np.median([d.metadata["perplexity"] for d in shard])) for name, shard in docs.items()}
-    wiki_shard = next(n for n in med if n.startswith("w."))
+    wiki_shard = next(n for n in med if n.endswith("__w.jsonl.zst"))
     assert med[wiki_shard] < med[next(n for n in med if n != wiki_shard)]
     for key in ("perplexity", "topk_mean_logit", "askllm_yes_prob"):
         assert (out / "attributes" / key).is_dir()

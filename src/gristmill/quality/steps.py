@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from gristmill.core.document import Document
+from gristmill.core.errors import GristmillError
 from gristmill.core.step import Drop, Step, StepContext, register
 from gristmill.filters.assets import resolve_asset
 from gristmill.quality.fasttext_classifier import POSITIVE_LABEL, FastTextScorer
@@ -84,3 +85,35 @@ class ScoreFilter(Step):
         threshold = self.config["threshold"]
         ok = value >= threshold if self.config["keep"] == "high" else value <= threshold
         return doc if ok else Drop(self.config["reason"])
+
+
+@register("embedding_quality")
+class EmbeddingQuality(ScoreStep):
+    """p(high quality) under a linear head on sentence embeddings (DCLM Table 4, "linear on
+    BGE"; here all-MiniLM-L6-v2 from a PyPI package, on CPU). Train the head with
+    ``gristmill quality train --kind embedding``; it names its embedder, which is loaded once
+    per worker (`gristmill.quality.embedding`).
+
+    Args:
+        model: the head's ``.npz`` file (``${assets}/...`` allowed).
+        key: metadata key of the score.
+        batch_size: documents per forward pass.
+    """
+
+    def __init__(self, *, model: str, key: str = "embedding_quality_prob", batch_size: int = 64) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+
+    def setup(self, context: StepContext) -> None:
+        from gristmill.quality.embedding import EmbeddingHead, cached_embedder
+
+        super().setup(context)
+        path = resolve_asset(self.config["model"], context)
+        self.head = EmbeddingHead.load(path)
+        self.embedder = cached_embedder(self.head.embedder, self.config["batch_size"], self.head.max_tokens)
+        if self.head.embedder_sha256 and self.head.embedder_sha256 != self.embedder.sha256:
+            raise GristmillError(f"{path}: trained on embeddings of another {self.head.embedder!r} "
+                                 f"(weights {self.head.embedder_sha256[:12]}, found {self.embedder.sha256[:12]})")
+
+    def scores(self, docs: list[Document]) -> list[float]:
+        return self.head.predict(self.embedder.encode([d.text for d in docs])).tolist()

@@ -38,6 +38,8 @@ class TrainRequest:
     max_per_class: int = 0
     seed: int = 0
     fasttext: dict[str, Any] = field(default_factory=dict)
+    # --kind embedding: {"embedder": name or folder, "l2": penalty} (`gristmill.quality.embedding`)
+    embedding: dict[str, Any] = field(default_factory=dict)
 
 
 def eval_path(model: Path) -> Path:
@@ -79,12 +81,18 @@ def train_classifier(request: TrainRequest) -> dict[str, Any]:
         scores = FastTextScorer(request.out).score_many(test.texts)
         params = settings_dict(settings)
     else:
-        from gristmill.quality.embedding import EmbeddingHead, embed_texts, train_head
+        from gristmill.quality.embedding import DEFAULT_EMBEDDER, EmbeddingHead, embed_texts, train_head
 
-        head = train_head(embed_texts(train.texts), train.labels, seed=request.seed)
+        embedder = request.embedding.get("embedder", DEFAULT_EMBEDDER)
+        window = int(request.embedding.get("max_tokens", 0))
+        head = train_head(embed_texts(train.texts, embedder, window), train.labels, embedder=embedder,
+                          l2=float(request.embedding.get("l2", 1e-2)), max_tokens=window, seed=request.seed)
+        head.provenance.update(positive_sources=list(request.positive),
+                               negative_sources=list(request.negative), heldout=how)
         head.save(request.out)
-        scores = EmbeddingHead.load(request.out).predict(embed_texts(test.texts)).tolist()
-        params = {"embedder": head.embedder, "l2": head.l2}
+        scores = EmbeddingHead.load(request.out).predict(embed_texts(test.texts, embedder, window)).tolist()
+        params = {"embedder": head.embedder, "embedder_sha256": head.embedder_sha256, "l2": head.l2,
+                  "max_tokens": window}
     report = {
         "model": str(request.out),
         "kind": request.kind,
