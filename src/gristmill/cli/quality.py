@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="high-quality documents (JSONL/Parquet/WARC files or folders)")
     t.add_argument("--negative", nargs="+", required=True, metavar="PATH", help="pool documents")
     t.add_argument("--out", required=True, type=Path, help="model file to write (.bin; .npz for embedding)")
-    t.add_argument("--kind", choices=["fasttext"], default="fasttext")
+    t.add_argument("--kind", choices=["fasttext", "embedding"], default="fasttext",
+                   help="fasttext (DCLM's classifier) or embedding (linear head on sentence embeddings)")
     t.add_argument("--heldout-positive", nargs="+", default=[], metavar="PATH",
                    help="held-out positives (other sources than --positive); replaces the split")
     t.add_argument("--heldout-negative", nargs="+", default=[], metavar="PATH",
@@ -50,11 +51,18 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                     help="hash buckets (2,000,000: ~800 MB models; smaller for small data)")
     ft.add_argument("--threads", type=int, default=None,
                     help="training threads (1: the same model bytes on every run)")
+    em = t.add_argument_group("embedding (--kind embedding)")
+    em.add_argument("--embedder", default=None,
+                    help="packaged embedder name (all-MiniLM-L6-v2, the default) or a local "
+                    "sentence-transformers folder")
+    em.add_argument("--l2", type=float, default=None, help="L2 penalty of the logistic head (0.01)")
+    em.add_argument("--max-tokens", type=int, default=None,
+                    help="embedding window in tokens (default: the model's, 256)")
 
     s = actions.add_parser("score", help="score documents with a classifier (metadata + attribute files)",
                            description="Score documents; writes OUT/documents and OUT/attributes/<key>/.")
     s.add_argument("--model", required=True, help="fastText .bin, or embedding head .npz with --kind embedding")
-    s.add_argument("--kind", choices=["fasttext"], default="fasttext")
+    s.add_argument("--kind", choices=["fasttext", "embedding"], default="fasttext")
     s.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH")
     s.add_argument("--output", "-o", required=True, type=Path, metavar="DIR")
     s.add_argument("--key", default=None, help="metadata key of the score")
@@ -101,10 +109,13 @@ def _train(args: argparse.Namespace) -> int:
     fasttext = {key: value for key, value in (
         ("epoch", args.epoch), ("lr", args.lr), ("dim", args.dim), ("word_ngrams", args.word_ngrams),
         ("bucket", args.bucket), ("threads", args.threads)) if value is not None}
+    embedding = {key: value for key, value in (
+        ("embedder", args.embedder), ("l2", args.l2), ("max_tokens", args.max_tokens)) if value is not None}
     report = train_classifier(TrainRequest(
         positive=args.positive, negative=args.negative, out=args.out, kind=args.kind,
         heldout_positive=args.heldout_positive, heldout_negative=args.heldout_negative,
         heldout=args.heldout, max_per_class=args.max_per_class, seed=args.seed, fasttext=fasttext,
+        embedding=embedding,
     ))
     held = report["heldout"]
     print(f"trained {report['kind']} classifier on {report['train']['examples']} examples -> {args.out}")

@@ -326,6 +326,7 @@ class Pipeline:
         kept = merged[-1].docs_out if merged else 0
         dropped = sum(s.docs_dropped for s in merged)
         errored = sum(s.errors for s in merged)
+        copies = sum(s.extra.get("copies_added", 0) for s in merged)
         totals = {
             "input_records": reader.docs_in,
             "documents_read": documents_read,
@@ -335,7 +336,8 @@ class Pipeline:
             "read_errors": read_errors,
             "bytes_in": reader.bytes_in,
             "bytes_out": merged[-1].bytes_out if merged else 0,
-            "accounted": reader.docs_in == kept + dropped + errored,
+            # a mix step's repeated copies are kept documents no input accounts for
+            "accounted": reader.docs_in == kept - copies + dropped + errored,
         }
         stats = {
             "recipe": self.recipe.name,

@@ -81,7 +81,12 @@ def train_classifier(request: TrainRequest) -> dict[str, Any]:
         scores = FastTextScorer(request.out).score_many(test.texts)
         params = settings_dict(settings)
     else:
-        from gristmill.quality.embedding import DEFAULT_EMBEDDER, EmbeddingHead, embed_texts, train_head
+        from gristmill.quality.embedding import (
+            DEFAULT_EMBEDDER,
+            EmbeddingHead,
+            embed_texts,
+            train_head,
+        )
 
         embedder = request.embedding.get("embedder", DEFAULT_EMBEDDER)
         window = int(request.embedding.get("max_tokens", 0))
