@@ -20,6 +20,7 @@ from gristmill.quality import top_fraction as tf
 from gristmill.quality.fasttext_classifier import FastTextScorer
 from gristmill.quality.metrics import roc_auc
 from gristmill.quality.train import TrainRequest, train_classifier
+from quality_data import archive_pages, pool_pages, write_jsonl
 
 
 def _warcs(shared: Path, crawl: str, n: int) -> list[str]:
@@ -34,16 +35,24 @@ def _jsonl_slice(src: Path, out: Path, n: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def classifier(shared_data, tmp_path_factory):
+def pool(shared_data, tmp_path_factory):
+    """Pool pages as JSONL: 300 PAGES-2026 pages, and three PAGES-ARCHIVE files (one shard each)."""
+    root = tmp_path_factory.mktemp("pool")
+    archive = [write_jsonl(root / f"archive-{i}.jsonl", list(archive_pages(shared_data, i))) for i in range(3)]
+    return write_jsonl(root / "pages2026.jsonl", pool_pages(shared_data, 300)), archive
+
+
+@pytest.fixture(scope="module")
+def classifier(shared_data, pool, tmp_path_factory):
     """A fastText classifier trained on Wikipedia + Gutenberg vs PAGES-2026 pages, measured on
     other sources: OpenStax vs PAGES-ARCHIVE pages (held out by source)."""
     root = tmp_path_factory.mktemp("quality")
     wiki = _jsonl_slice(shared_data / "web" / "more" / "wikipedia-00000.jsonl.gz", root / "wiki.jsonl", 150)
     report = train_classifier(TrainRequest(
         positive=[wiki, str(shared_data / "reference" / "gutenberg.jsonl.gz")],
-        negative=_warcs(shared_data, "PAGES-2026", 2),
+        negative=[pool[0]],
         heldout_positive=[str(shared_data / "reference" / "openstax-anatomy-physiology.jsonl.gz")],
-        heldout_negative=_warcs(shared_data, "PAGES-ARCHIVE", 1),
+        heldout_negative=[pool[1][0]],
         out=root / "model.bin", max_per_class=200, fasttext={"bucket": 50_000},
     ))
     return root / "model.bin", report
@@ -89,12 +98,11 @@ def test_empty_positive_set_is_an_error_naming_the_option(tmp_path, shared_data)
 
 
 @pytest.fixture(scope="module")
-def scored(classifier, shared_data, tmp_path_factory):
+def scored(classifier, pool, tmp_path_factory):
     """PAGES-ARCHIVE pages (3 shards) scored through the pipeline."""
     model, _ = classifier
     out = tmp_path_factory.mktemp("scored") / "run"
-    Pipeline.from_steps([{"extract_text": {}}, {"fasttext_quality": {"model": str(model)}}]).run(
-        _warcs(shared_data, "PAGES-ARCHIVE", 3), out, workers=1)
+    Pipeline.from_steps([{"fasttext_quality": {"model": str(model)}}]).run(pool[1], out, workers=1)
     return out
 
 
@@ -182,13 +190,12 @@ def test_lm_scorers_run_end_to_end_on_shared_pages(trained_run, shared_data, tmp
 
     hf = export_checkpoint(trained_run, tmp_path / "hf", "hf")
     wiki = _jsonl_slice(shared_data / "web" / "more" / "wikipedia-00000.jsonl.gz", tmp_path / "w.jsonl", 200)
-    pool = _warcs(shared_data, "PAGES-2026", 1)
-    steps = [{"extract_text": {}},
-             {"perplexity_score": {"model": str(trained_run), "max_tokens": 128}},
+    pool = write_jsonl(tmp_path / "p.jsonl", pool_pages(shared_data, 100))
+    steps = [{"perplexity_score": {"model": str(trained_run), "max_tokens": 128}},
              {"topk_logit_score": {"model": str(trained_run), "k": 5, "max_tokens": 128}},
              {"askllm_score": {"model": str(hf), "max_tokens": 64}}]
     out = tmp_path / "run"
-    Pipeline.from_steps(steps).run([wiki, *pool], out, workers=1)
+    Pipeline.from_steps(steps).run([wiki, pool], out, workers=1)
     docs = {s.name: list(read_documents(str(s))) for s in (out / "documents").glob("*.jsonl.zst")}
     assert len(docs) == 2
     for shard in docs.values():
@@ -196,7 +203,6 @@ def test_lm_scorers_run_end_to_end_on_shared_pages(trained_run, shared_data, tmp
             assert d.metadata["perplexity"] > 1.0 and math.isfinite(d.metadata["topk_mean_logit"])
             assert 0.0 < d.metadata["askllm_yes_prob"] < 1.0
     med = {name: float(np.median([d.metadata["perplexity"] for d in shard])) for name, shard in docs.items()}
-    wiki_shard = next(n for n in med if n.endswith("__w.jsonl.zst"))
-    assert med[wiki_shard] < med[next(n for n in med if n != wiki_shard)]
+    assert med["w.jsonl.zst"] < med["p.jsonl.zst"]
     for key in ("perplexity", "topk_mean_logit", "askllm_yes_prob"):
         assert (out / "attributes" / key).is_dir()
