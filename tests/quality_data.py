@@ -14,7 +14,6 @@ from pathlib import Path
 
 import orjson
 
-from filters_data import pages
 from gristmill.extract.resiliparse_backend import extract_dclm_pool
 
 ARCHIVE = "commoncrawl/crawl-data/PAGES-ARCHIVE/segments/sample/warc"
