@@ -2,19 +2,30 @@
 
 Kept in ``metadata["links"]`` when ``extract_text`` is given ``keep_links: true``; the host
 link graph of `gristmill.quality.pagerank` is built from them (DCLM Table 4's PageRank
-filter; Common Crawl's host-level web graph uses the same edges). The HTML is parsed by
-resiliparse (entities decoded, any attribute quoting); a ``<base href>`` changes the base of
-relative links as browsers do; fragments are dropped and duplicates kept once, in page order.
+filter; Common Crawl's host-level web graph uses the same edges). Tags are found by one
+compiled regular expression over the page (any attribute quoting, any case, entities in the
+value decoded): walking a parsed DOM costs ~0.4 s a page in resiliparse's node wrappers, the
+scan ~1 ms. An ``<a>`` written inside a comment or script counts too (rare, and harmless to
+a host graph). A ``<base href>`` changes the base of relative links as browsers do;
+fragments are dropped and duplicates kept once, in page order.
 """
 
 from __future__ import annotations
 
+import contextlib
+import html as htmllib
+import re
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from resiliparse.parse.html import HTMLTree
-
+_VALUE = r"""\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"""
+_A_HREF = re.compile(r"<a\s[^>]*?(?<![\w-])href" + _VALUE, re.IGNORECASE)
+_BASE_HREF = re.compile(r"<base\s[^>]*?(?<![\w-])href" + _VALUE, re.IGNORECASE)
 # More outgoing links than this on one page are link farms or site maps; the first ones are kept.
 MAX_LINKS = 1000
+
+
+def _value(m: re.Match[str]) -> str:
+    return htmllib.unescape(next(g for g in m.groups() if g is not None)).strip()
 
 
 def page_links(html: str | bytes, base_url: str | None, encoding: str = "utf-8",
@@ -26,17 +37,15 @@ def page_links(html: str | bytes, base_url: str | None, encoding: str = "utf-8",
             html = html.decode(encoding, errors="replace")
         except LookupError:
             html = html.decode("utf-8", errors="replace")
-    tree = HTMLTree.parse(html)
-    if tree.document is None:
-        return []
     base = base_url or ""
-    tag = tree.document.query_selector("base[href]")
+    tag = _BASE_HREF.search(html)
     if tag is not None:
-        base = urljoin(base, tag.getattr("href").strip())
+        with contextlib.suppress(ValueError):  # a malformed base is ignored, as browsers do
+            base = urljoin(base, _value(tag))
     seen: dict[str, None] = {}
-    for el in tree.document.query_selector_all("a[href]"):
-        href = (el.getattr("href") or "").strip()
-        if not href or href.startswith(("#", "javascript:", "mailto:")):
+    for m in _A_HREF.finditer(html):
+        href = _value(m)
+        if not href or href.lower().startswith(("#", "javascript:", "mailto:")):
             continue
         try:
             target = urldefrag(urljoin(base, href))[0]
