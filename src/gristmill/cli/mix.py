@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from gristmill.cli.summary import add_error_rate_option, check_error_rate
+from gristmill.cli.summary import add_run_options, check_error_rate
 from gristmill.core.errors import GristmillError
 
 
@@ -36,12 +36,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--max-epochs", type=float, default=10.0, help="most repeats of one source (10)")
     p.add_argument("--output", "-o", required=True, type=Path, metavar="DIR")
     p.add_argument("--seed", type=int, default=0, help="seed of the partial-epoch selection")
-    p.add_argument("--executor", choices=["local", "ray"], default="local")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--ray-address", default=None)
-    p.add_argument("--keep-dropped", action="store_true")
-    p.add_argument("--quiet", "-q", action="store_true")
-    add_error_rate_option(p)
+    add_run_options(p)
     return p
 
 

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gristmill.cli.summary import add_error_rate_option, check_error_rate, print_run_summary
+from gristmill.cli.summary import add_run_options, check_error_rate, print_run_summary
 from gristmill.core.errors import GristmillError
 
 
@@ -66,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     s.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH")
     s.add_argument("--output", "-o", required=True, type=Path, metavar="DIR")
     s.add_argument("--key", default=None, help="metadata key of the score")
-    _run_options(s)
+    add_run_options(s)
 
     k = actions.add_parser("top", help="keep the top fraction of documents by a score (global, exact)",
                            description="Keep the top --fraction of all documents by metadata[--key].")
@@ -75,17 +75,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     k.add_argument("--key", required=True)
     k.add_argument("--fraction", type=float, required=True, help="share kept (DCLM: 0.1)")
     k.add_argument("--keep", choices=["high", "low"], default="high")
-    _run_options(k)
+    add_run_options(k)
     return p
-
-
-def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--executor", choices=["local", "ray"], default="local")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--ray-address", default=None)
-    p.add_argument("--keep-dropped", action="store_true")
-    p.add_argument("--quiet", "-q", action="store_true")
-    add_error_rate_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
