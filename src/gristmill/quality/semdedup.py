@@ -19,10 +19,12 @@ Phases (`gristmill.dedup.job.DedupJob` frame: resumable, the same on every execu
    `BLOCK` so a cluster of n documents needs ``BLOCK x n`` floats, not ``n x n``.
 5. ``write``: drop the duplicates (``duplicate_of`` names the most similar earlier document).
 
-Memory per document: 2 x dim bytes of embedding scratch on disk (768 bytes for MiniLM) plus
-24 bytes of node, cluster and centroid similarity in the assign/dedup files; a task holds one
-shard's or one partition's rows, the driver the k-means sample (``sample x dim x 4`` bytes,
-77 MB at the default 50,000) and the centroids. Embeddings depend on each shard's own batches
+Memory per document: scratch on disk of 2 x dim bytes of float16 embedding (768 for MiniLM),
+written again with 20 bytes of node, cluster and centroid similarity into the partition
+files (4 x dim + 20 = 1,556 bytes in all; removed after the run). A task holds one shard's or
+one partition's rows (about 4 x dim bytes each as float32) and, per cluster of n documents,
+a ``BLOCK x n`` similarity block; the driver holds the k-means sample (``sample x dim x 4``
+bytes, 77 MB at the default 50,000) and the centroids. ``benchmarks/quality.py`` measures it. Embeddings depend on each shard's own batches
 only, so the result is the same for any worker count (given the same torch build).
 """
 
@@ -261,7 +263,7 @@ class SemDedup(GlobalStep):
         stats = job.write(decision_files(job.root / "decisions"), with_ids=True)
         info = {"clusters": len(centroids), "threshold": cfg["threshold"], "kmeans_sample": len(fit),
                 "documents": total, "duplicates": sum(r["dropped"] for r in results),
-                "scratch_bytes_per_document": 2 * dim + 24}
+                "scratch_bytes_per_document": 4 * dim + 20}
         for st in stats.values():
             st.info.update(info)
         return stats
