@@ -81,6 +81,8 @@ def pagerank(src: np.ndarray, dst: np.ndarray, n: int, damping: float = 0.85,
              tolerance: float = 1e-10, max_iterations: int = 200) -> tuple[np.ndarray, int]:
     """PageRank of ``n`` nodes over edges ``src[i] -> dst[i]`` (node indexes), summing to 1;
     dangling nodes link to every node. Returns the ranks and the iterations run."""
+    if n == 0:
+        return np.zeros(0), 0
     out_degree = np.bincount(src, minlength=n).astype(np.float64)
     dangling = out_degree == 0
     rank = np.full(n, 1.0 / n)
