@@ -8,6 +8,8 @@ DEMO_OUT ?= demo-output
 # Filter word lists come from their public sources, or from a local mirror of them when one
 # lies beside the checkout (as ../shared/data/filters does on the project's machines).
 ASSETS_BASE ?= $(wildcard ../shared/data/filters)
+# High-quality reference text for the demo's stand-in quality classifier (dclm-baseline).
+DEMO_REFERENCE ?= $(wildcard ../shared/data/reference/gutenberg.jsonl.gz ../shared/data/web/more/wikipedia-00000.jsonl.gz)
 # torch is pinned to the CPU wheel that these machines carry; other specs pull CUDA builds.
 TORCH_SPEC ?= torch==2.13.0
 
@@ -20,7 +22,7 @@ $(BIN)/activate:
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[ray,train,dev]"
+	$(BIN)/pip install -q -e ".[ray,train,quality,dev]"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
@@ -31,13 +33,14 @@ venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/gristmill demo --base-url "$(CC_BASE)" $(if $(DEMO_CRAWL),--crawl "$(DEMO_CRAWL)") \
-		$(if $(ASSETS_BASE),--assets-base-url "$(ASSETS_BASE)") --out "$(DEMO_OUT)"
+		$(if $(ASSETS_BASE),--assets-base-url "$(ASSETS_BASE)") --out "$(DEMO_OUT)" \
+		$(if $(DEMO_REFERENCE),--reference $(DEMO_REFERENCE))
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-bench
-	for b in extraction filters dedup io_read download tokenization train eval; do \
+	for b in extraction filters dedup io_read download tokenization shuffle train eval quality decontam; do \
 		echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 lint: $(VENV)/.installed

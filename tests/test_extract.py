@@ -280,4 +280,5 @@ def test_step_config_is_validated():
         "max_bytes": 1000,
         "timeout_s": 2,
         "trafilatura_favor": "balanced",
+        "keep_links": False,
     }

@@ -49,7 +49,7 @@ def test_the_installed_wheel_runs_a_shipped_recipe(shared_data, tmp_path):
                              warc, "--output", str(tmp_path / "o2")],
                             capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert listed.returncode == 2
-    assert "shipped recipes: c4, fineweb, raw, refinedweb" in listed.stderr
+    assert "shipped recipes: c4, dclm-baseline, fineweb, raw, refinedweb" in listed.stderr
 
 
 def test_imports_respect_the_layers():

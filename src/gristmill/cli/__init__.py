@@ -26,6 +26,7 @@ VERBS = {
     "dedup": "dedup",
     "quality": "quality",
     "decontaminate": "decontaminate",
+    "mix": "mix",
     "tokenizer": "tokenizer",
     "tokenize": "tokenize",
     "train": "train",

@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="mirror of the asset files (default: their public sources)")
     p.add_argument("--workers", type=POSITIVE.parse, default=None,
                    help="worker processes (default: all cores)")
+    p.add_argument("--reference", nargs="+", default=[], metavar="PATH",
+                   help="high-quality reference documents: without a quality model in the assets "
+                   "folder, the demo trains a small stand-in classifier (reference vs pool) on them")
     p.add_argument("--train-steps", type=COUNT.parse, default=60,
                    help="steps of the tiny CPU model trained on the curated text (0: no training)")
     return p
@@ -115,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     assets = args.assets or args.out / "assets"
     if args.recipe is None:
         _fetch_assets(assets, args.assets_base_url)
+        if args.reference:
+            _stand_in_classifier(assets, args.reference, inputs)
     recipe = args.recipe or choose_recipe(assets)
     print(f"running recipe {recipe!r} on {len(inputs)} file(s)", file=sys.stderr)
     pipeline = Pipeline.from_recipe(recipe, assets=assets)
@@ -137,6 +142,28 @@ def run(args: argparse.Namespace) -> int:
         for label, path in trained.items():
             print(f"{label + ':':<10} {path}")
     return 0
+
+
+# dclm-baseline's model file (recipes/dclm-baseline.yaml).
+QUALITY_MODEL = "quality_fasttext.bin"
+
+
+def _stand_in_classifier(assets: Path, reference: list[str], pool: list[str]) -> None:
+    """Train a small fastText classifier, reference text vs the sampled pool, unless the
+    assets folder already holds a quality model: a STAND-IN for DCLM's OpenHermes-2.5 + ELI5
+    classifier, which cannot be downloaded here, so that the demo can run dclm-baseline."""
+    from gristmill.quality.train import TrainRequest, train_classifier
+
+    model = assets / QUALITY_MODEL
+    if model.is_file():
+        return
+    print("training a STAND-IN quality classifier (reference text vs this pool sample); DCLM's "
+          "is OpenHermes-2.5 + ELI5 vs RefinedWeb (mlfoundations/fasttext-oh-eli5): put that file "
+          f"at {model} to use it", file=sys.stderr)
+    report = train_classifier(TrainRequest(positive=reference, negative=pool, out=model,
+                                           max_per_class=2000, fasttext={"bucket": 100_000}))
+    print(f"stand-in classifier: held-out accuracy {report['accuracy']:.3f}, ROC AUC "
+          f"{report['roc_auc']:.3f} ({report['heldout']['how']})", file=sys.stderr)
 
 
 DEMO_SCALE = "cpu-micro"

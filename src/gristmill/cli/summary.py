@@ -36,6 +36,17 @@ def add_error_rate_option(parser: argparse.ArgumentParser) -> None:
                         f"(default {DEFAULT_MAX_ERROR_RATE})")
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Executor, workers, Ray address, --keep-dropped, --quiet and --max-error-rate: the
+    options of a verb that runs a pipeline over its inputs."""
+    parser.add_argument("--executor", choices=["local", "ray"], default="local")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--ray-address", default=None)
+    parser.add_argument("--keep-dropped", action="store_true")
+    parser.add_argument("--quiet", "-q", action="store_true")
+    add_error_rate_option(parser)
+
+
 def check_error_rate(stats: dict[str, Any], max_rate: float) -> None:
     """Raise a one-line `GristmillError` when more than ``max_rate`` of the input records
     errored (after the outputs, stats and error lists are written)."""

@@ -24,6 +24,9 @@ class StepStats:
     errors: int = 0
     seconds: float = 0.0
     extra: Counter[str] = field(default_factory=Counter)
+    # Run-wide values that do not add up over shards (a global step's threshold, the kept
+    # fraction): every shard of the step reports the same ones; merging keeps them.
+    info: dict[str, Any] = field(default_factory=dict)
 
     def merge(self, other: StepStats) -> None:
         self.docs_in += other.docs_in
@@ -34,6 +37,8 @@ class StepStats:
         self.errors += other.errors
         self.seconds += other.seconds
         self.extra.update(other.extra)
+        for key, value in other.info.items():
+            self.info.setdefault(key, value)
 
     @property
     def docs_dropped(self) -> int:
@@ -51,6 +56,7 @@ class StepStats:
             "dropped": dict(sorted(self.dropped.items())),
             "seconds": round(self.seconds, 4),
             **({"extra": dict(sorted(self.extra.items()))} if self.extra else {}),
+            **({"info": dict(sorted(self.info.items()))} if self.info else {}),
         }
 
     @classmethod
@@ -65,4 +71,5 @@ class StepStats:
             errors=d.get("errors", 0),
             seconds=d.get("seconds", 0.0),
             extra=Counter(d.get("extra", {})),
+            info=dict(d.get("info", {})),
         )

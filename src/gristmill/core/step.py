@@ -91,6 +91,12 @@ class Step:
         """Default: one `apply` per document. Override to vectorise or batch model calls."""
         return [self.apply(d) for d in docs]
 
+    def attribute_keys(self) -> tuple[str, ...]:
+        """Metadata keys this step writes that the run also stores as attribute side files
+        (``OUT/attributes/<key>/<shard>.jsonl.zst``, row-aligned with the documents, in
+        Dolma's layout): scores, so that a threshold can change without rescoring."""
+        return ()
+
     def describe(self) -> dict[str, Any]:
         """The config form of this step: enough to rebuild it on another worker."""
         return {"step": self.name, **self.config}

@@ -6,7 +6,7 @@ A job's earlier phases leave, per input shard, ``.npz`` decision files with any 
   removed whole;
 * ``para_rec``, ``para_idx`` (int64): DCLM paragraph windows removed from kept records, and
   optionally ``para_dup`` (uint64): the node holding the surviving copy of each;
-* ``meta_<key>`` (int64, one value per record): metadata added to every written record;
+* ``meta_<key>`` (int64 or float64, one value per record): metadata added to every written record;
 * ``clusters`` (int64 scalar): duplicate clusters whose survivor is in this shard.
 
 `write_shard` streams the shard once, applies them and writes survivors to the output and the
@@ -144,7 +144,7 @@ def write_shard(task: WriteTask) -> dict[str, Any]:
                     if not doc.text.strip():
                         survivor = min(removed)[1]
                 for key, values in decisions.meta.items():
-                    doc.metadata[key] = int(values[record])
+                    doc.metadata[key] = values[record].item()  # int or float, as stored
                 if survivor is None:
                     out.write(doc)
                     stats.docs_out += 1

@@ -10,6 +10,7 @@ of the previous stage. Output layout of ``gristmill run ... --output DIR``::
     DIR/manifest.json                 recipe and its hash, inputs, versions, seed
     DIR/dropped/<step>/<reason>/      with --keep-dropped, the removed documents
     DIR/quarantine/<shard>.jsonl.zst  documents a step raised on (counted as errors)
+    DIR/attributes/<key>/<shard>.jsonl.zst  scores steps declare (`Step.attribute_keys`), Dolma layout
     DIR/.state/                       done markers and intermediate stages (for resume)
 
 Stats and outputs are assembled in shard order, so they are identical for any executor and
@@ -54,6 +55,7 @@ from gristmill.engine.shard import (
     read_marker,
 )
 from gristmill.io.atomic import remove_stale_temps, write_atomic
+from gristmill.io.attributes import attribute_path, write_attribute_files
 from gristmill.io.lock import folder_lock
 from gristmill.io.paths import common_root, expand_inputs, shard_name
 
@@ -213,6 +215,7 @@ class Pipeline:
             total_todo += todo
             results_by_stage.append(results)
             stage_inputs = [(name, str(docs_dir / f"{name}.jsonl.zst")) for name, _ in shards]
+        self._write_attributes(run, names)
 
         nothing_to_do = total_todo == 0 and (out / "stats.json").is_file()
         step_stats, stats = self._merge(results_by_stage, names, files)
@@ -276,7 +279,8 @@ class Pipeline:
         step = build_step(spec.name, self.recipe.resolved_kwargs(spec))
         if not isinstance(step, GlobalStep):  # pragma: no cover - guarded by _stages
             raise GristmillError(f"{spec.name} is not a global step")
-        context = StepContext(seed=self.recipe.seed, assets=self.recipe.assets)
+        context = StepContext(seed=self.recipe.seed, assets=self.recipe.assets,
+                              extra={"run_dir": str(run.out)})
         step.setup(context)
         work = run.state / f"stage-{index}" / "work"
         docs_dir.mkdir(parents=True, exist_ok=True)
@@ -301,6 +305,19 @@ class Pipeline:
         if not run.keep_work:
             shutil.rmtree(work, ignore_errors=True)
         return results, 0, len(inputs)
+
+    def _write_attributes(self, run: _Run, names) -> None:
+        """Attribute side files of the final documents for every score a step declares
+        (`Step.attribute_keys`), row-aligned with ``documents/<shard>.jsonl.zst``."""
+        keys = sorted({key for spec in self.recipe.steps
+                       for key in build_step(spec.name, self.recipe.resolved_kwargs(spec)).attribute_keys()})
+        tasks = []
+        for name in names:
+            targets = {k: str(attribute_path(run.out, k, name)) for k in keys}
+            if any(not Path(t).is_file() for t in targets.values()):
+                tasks.append((str(run.out / "documents" / f"{name}.jsonl.zst"), targets))
+        if tasks:
+            run.executor().map(_attribute_task, tasks)
 
     # -- assembling outputs ----------------------------------------------------------------
 
@@ -330,6 +347,7 @@ class Pipeline:
         kept = merged[-1].docs_out if merged else 0
         dropped = sum(s.docs_dropped for s in merged)
         errored = sum(s.errors for s in merged)
+        copies = sum(s.extra.get("copies_added", 0) for s in merged)
         totals = {
             "input_records": reader.docs_in,
             "documents_read": documents_read,
@@ -339,7 +357,8 @@ class Pipeline:
             "read_errors": read_errors,
             "bytes_in": reader.bytes_in,
             "bytes_out": merged[-1].bytes_out if merged else 0,
-            "accounted": reader.docs_in == kept + dropped + errored,
+            # a mix step's repeated copies are kept documents no input accounts for
+            "accounted": reader.docs_in == kept - copies + dropped + errored,
         }
         stats = {
             "recipe": self.recipe.name,
@@ -409,6 +428,10 @@ class _Run:
 
 def _manifest(out: Path) -> dict[str, Any]:
     return orjson.loads((out / MANIFEST).read_bytes())
+
+
+def _attribute_task(task: tuple[str, dict[str, str]]) -> int:
+    return write_attribute_files(*task)
 
 
 def _label(path: str) -> str:

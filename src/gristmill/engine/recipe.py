@@ -7,6 +7,7 @@ header::
     description: DCLM's RefinedWeb reproduction
     seed: 0
     plugins: [my_lab.filters]              # optional: modules that register steps of your own
+    extends: c4                            # optional: another recipe's steps come first
     steps:
       - extract_text: {backend: auto}
       - language_filter: {languages: [en], threshold: 0.65}
@@ -39,7 +40,7 @@ from gristmill.core.errors import RecipeError
 from gristmill.core.step import Step
 from gristmill.engine.registry import build_step, import_plugins, step_name
 
-TOP_LEVEL_KEYS = {"name", "description", "seed", "plugins", "steps"}
+TOP_LEVEL_KEYS = {"name", "description", "seed", "plugins", "steps", "extends"}
 ASSETS_TOKEN = "${assets}"
 RECIPES_PACKAGE = "gristmill.recipes"
 
@@ -232,11 +233,17 @@ def parse_recipe(text: str, source: str = "<recipe>", assets: Path | None = None
     plugins = header.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(m, str) for m in plugins):
         raise RecipeError(f"{source}: 'plugins' must be a list of module names")
+    base: list[StepSpec] = []
+    if "extends" in header:
+        # ``extends: refinedweb``: the steps of another recipe (shipped name or path) first.
+        if not isinstance(header["extends"], str) or header["extends"] == Path(source).stem:
+            raise RecipeError(f"{source}: 'extends' must name another recipe")
+        base = load_recipe(header["extends"], assets=assets).steps
     recipe = Recipe(
         name=header.get("name") or Path(source).stem,
         description=header.get("description", ""),
         seed=seed,
-        steps=[_parse_step(item, source) for item in steps_node.value],
+        steps=base + [_parse_step(item, source) for item in steps_node.value],
         source=source,
         assets=assets,
         plugins=list(plugins),

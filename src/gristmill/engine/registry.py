@@ -34,6 +34,7 @@ BUILTIN_STEP_MODULES = (
     "gristmill.dedup",
     "gristmill.quality",
     "gristmill.decontam",
+    "gristmill.mix",
     "gristmill.tokenize.steps",
 )
 ENTRY_POINT_GROUP = "gristmill.steps"

@@ -7,6 +7,7 @@ from typing import Literal
 from gristmill.core.document import Document
 from gristmill.core.step import Drop, Step, register
 from gristmill.extract.guard import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_S
+from gristmill.extract.links import page_links
 from gristmill.extract.page import EMPTY, HtmlBackend, extract_page
 from gristmill.extract.trafilatura_backend import TrafilaturaFavor
 
@@ -41,6 +42,8 @@ class ExtractText(Step):
     ``empty`` (nothing extracted). An extractor that raises makes the document an error
     (counted, listed in ``errors.jsonl`` and quarantined), never a silent drop.
     Size, depth and time defaults and their sources: `gristmill.extract.guard`.
+    With ``keep_links: true``, ``metadata["links"]`` lists the page's outgoing ``<a href>``
+    targets (`gristmill.extract.links`; what ``pagerank_score`` builds its host graph from).
     """
 
     kind = "extractor"
@@ -52,6 +55,7 @@ class ExtractText(Step):
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         trafilatura_favor: TrafilaturaFavor = "balanced",
+        keep_links: bool = False,
     ) -> None:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
@@ -81,10 +85,12 @@ class ExtractText(Step):
             trafilatura_favor=cfg["trafilatura_favor"],
             where=where,
         )
-        doc.content = None
+        content, doc.content = doc.content, None
         if isinstance(result, Drop):
             return result
         doc.text = result.text
         meta["charset"] = result.charset
         meta["extractor"] = result.extractor
+        if cfg["keep_links"] and result.extractor != "plain":
+            meta["links"] = page_links(content, doc.url, result.charset)
         return doc
