@@ -56,12 +56,21 @@ def test_canaries_are_memorized_and_unseen_chunks_score_near_zero(analysis):
     for r in unseen:
         assert r["token_match"]["value"] < 0.1 and r["full_match"]["value"] == 0.0
     planted = [r["token_match"]["value"] for r in last["canaries"] if r["label"].startswith("canary")]
-    controls = [r["token_match"]["value"] for r in last["canaries"] if r["label"].startswith("control")]
-    floor = max(r["token_match"]["value"] for r in last["chunks"])
-    # A 2-layer, 64-wide model after 36 steps reproduces about a quarter of each planted canary's
-    # continuation; never-planted canaries and ordinary rows stay at a few percent.
+    controls = [r["token_match"]["value"] for c in analysis["checkpoints"] for r in c["canaries"]
+                if r["label"].startswith("control")]
+    floor = max(r["token_match"]["value"] for c in analysis["checkpoints"] for r in c["chunks"])
+    # A 2-layer, 64-wide model after 36 steps reproduces about a quarter of a planted canary's
+    # continuation; never-planted canaries and ordinary rows stay at a few percent. Greedy
+    # decoding of so small a model is brittle: one early wrong token shifts the rest, so a canary
+    # recalled at one checkpoint can drop at the next. Each canary's best checkpoint counts.
     assert np.mean(planted) > 0.15
-    assert min(planted) > max(controls) + 0.1 and min(planted) > floor + 0.1
+    best = {}
+    for c in analysis["checkpoints"]:
+        for r in c["canaries"]:
+            if r["label"].startswith("canary"):
+                best[r["label"]] = max(best.get(r["label"], 0.0), r["token_match"]["value"])
+    assert len(best) == 2 and min(best.values()) > max(controls) + 0.1
+    assert min(best.values()) > floor + 0.1
 
 
 def test_memorization_matches_a_direct_greedy_decode(canary_run, analysis):

@@ -48,7 +48,7 @@ _USER_ERRNOS = frozenset({
 # Refusals that concern the file being written.
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 # Argument names under which verbs take the folder or file they write.
-_OUTPUT_ARGS = ("output", "out", "run_dir")
+_OUTPUT_ARGS = ("output", "out", "run_dir", "paths")
 
 
 class _UsageError(Exception):
@@ -70,6 +70,8 @@ def os_error_line(exc: OSError, args: argparse.Namespace) -> str:
     if path is not None:
         return f"{os.fsdecode(path)}: {reason}"
     output = next((getattr(args, name) for name in _OUTPUT_ARGS if getattr(args, name, None)), None)
+    if isinstance(output, (list, tuple)):  # `report PATH...` writes into its one PATH
+        output = output[0] if len(output) == 1 else None
     return f"{reason} (while writing {output})" if output is not None else reason
 
 
