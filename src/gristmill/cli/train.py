@@ -57,10 +57,16 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
                    help="also checkpoint every N steps (besides each chunk)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto = CUDA when available, else CPU (default)")
-    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
-                   help="autocast dtype (default bf16; uses AMX on recent Xeons)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="autocast dtype; auto (default) = bf16 on GPUs and on CPUs with native bf16 matmuls "
+                   "(AMX, AVX-512-bf16), fp32 on others (bf16 is slower than fp32 there)")
     p.add_argument("--fsdp", action="store_true", help="shard parameters with FSDP2 (CUDA, under torchrun)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--compile", nargs="?", const="on", default="auto", choices=["auto", "on", "off"],
+                   help="torch.compile model and loss (inductor; the compiled code is cached across runs); "
+                   "auto (default) = on for runs of 300+ steps, where the gain outweighs the compile")
+    p.add_argument("--doc-mask", action="store_true",
+                   help="per-document attention: packed documents attend only within themselves (MeCo's "
+                   "setting; default off, as DCLM)")
     p.add_argument("--seed", type=int, default=124, metavar="S", help="initialisation seed (default 124, as DCLM)")
     p.add_argument("--peak-tflops", type=float, default=None, metavar="T",
                    help="peak TFLOP/s per device for MFU (default: GPU datasheet, or a measured matmul on CPU)")
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         data=str(args.data), out=str(args.out), meco=args.meco, cooldown_fraction=args.cooldown_fraction,
         resume=args.resume, max_steps=args.max_steps, micro_batch=args.micro_batch,
         checkpoint_every=args.checkpoint_every, device=args.device, precision=args.precision,
-        fsdp=args.fsdp, compile=args.compile, seed=args.seed, peak_tflops=args.peak_tflops,
+        fsdp=args.fsdp, compile=args.compile, doc_mask=args.doc_mask, seed=args.seed, peak_tflops=args.peak_tflops,
         log_every=args.log_every, quiet=args.quiet,
     )
     train(get_scale(args.scale), opts)
