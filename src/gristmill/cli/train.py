@@ -76,6 +76,12 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
 
 
 def run(args: argparse.Namespace) -> int:
+    # OpenMP threads that spin at barriers lose whole time slices when another process holds a
+    # core; sleeping waiters do not (cpu-2m on a shared 2-core machine: 2 threads 11-18 s/step
+    # spinning, 8 s sleeping, 1 thread 9 s) and on an idle machine cost a wake-up of microseconds
+    # per parallel op, against ops of milliseconds at the CPU scales. libgomp reads this when
+    # torch loads, so it only acts before the first import; an explicit value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from gristmill.train.checkpoint import latest_checkpoint
     from gristmill.train.scales import get_scale
     from gristmill.train.trainer import TrainOptions, train
