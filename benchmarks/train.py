@@ -15,7 +15,7 @@ measured matmul in the fastest dtype this CPU has (float32 without native bf16),
 round and the best kept. ``--profile`` prints where each arm's step goes (torch.profiler).
 
     python benchmarks/train.py [--scale cpu-2m] [--steps 4] [--rounds 2] [--arms plain,before,gristmill]
-                               [--profile] [--compile auto|on|off] [--micro-batch N]
+                               [--profile] [--compile auto|on|off] [--micro-batch N[,N...]]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from gristmill.tokenize import tokenize_corpus, train_tokenizer
 from gristmill.train.hardware import cpu_features, measure_matmul_peak
-from gristmill.train.model import flops_per_token
+from gristmill.train.model import document_ids, document_mask, flops_per_token
 from gristmill.train.scales import get_scale
 from gristmill.train.trainer import Run, TrainOptions
 
@@ -165,6 +165,26 @@ def plain_step(model: nn.Module, opt: torch.optim.Optimizer, vocab: int, micro: 
     return step
 
 
+def doc_mask_attention_cost(run: Run, reps: int = 8) -> str:
+    """Attention forward+backward alone with the causal kernel and with the document mask of the
+    token folder's real rows, interleaved: the doc-mask cost without the noise of whole steps."""
+    cfg = run.model_config
+    rows, _ = run.data.read_rows("main", 0, run.micro)
+    doc = document_ids(torch.from_numpy(rows[:, :-1]), run.data.eot_id)
+    q, k, v = (torch.randn(run.micro, cfg.n_heads, cfg.seq_len, cfg.head_dim, requires_grad=True) for _ in range(3))
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(reps + 2):
+        for masked in (False, True):
+            t = time.perf_counter()
+            mask = document_mask(doc) if masked else None
+            F.scaled_dot_product_attention(q, k, v, is_causal=not masked, attn_mask=mask).sum().backward()
+            if i >= 2:  # the first two are warm-up
+                times[masked].append(time.perf_counter() - t)
+    causal, masked = (statistics.median(times[m]) for m in (False, True))
+    return (f"attention fwd+bwd of one micro-batch ({float(doc.max(1).values.float().mean()) + 1:.1f} documents per "
+            f"row): causal {causal * 1e3:,.0f} ms, document mask {masked * 1e3:,.0f} ms, ratio {masked / causal:.2f}x")
+
+
 def _kind(name: str) -> str:
     for kind, fragments in KINDS:
         if any(f in name for f in fragments):
@@ -221,7 +241,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="rounds (peak re-measured, medians over all)")
     ap.add_argument("--arms", default="plain,before,gristmill",
                     help="comma list of plain, before, before-fp32, gristmill, doc-mask")
-    ap.add_argument("--micro-batch", type=int, default=None)
+    ap.add_argument("--micro-batch", default=None,
+                    help="sequences per forward pass; a comma list adds one gristmill arm per further value")
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     ap.add_argument("--compile", default="on", choices=["auto", "on", "off"],
                     help="gristmill's --compile (default on: the benchmark stands for a long run)")
@@ -238,9 +259,11 @@ def main() -> None:
         first: dict[str, float] = {}
         runs = []
 
-        def add_run(name: str, doc_mask: bool) -> Run:
+        micros = [int(v) for v in args.micro_batch.split(",")] if args.micro_batch else [None]
+
+        def add_run(name: str, doc_mask: bool, micro_batch: int | None = micros[0]) -> Run:
             run = Run(scale, TrainOptions(data=str(tokens), out=str(Path(tmp) / name), max_steps=10_000,
-                                          micro_batch=args.micro_batch, device=args.device, precision=args.precision,
+                                          micro_batch=micro_batch, device=args.device, precision=args.precision,
                                           compile=args.compile, doc_mask=doc_mask, quiet=True))
             run.prepare()
             t = time.perf_counter()
@@ -253,6 +276,8 @@ def main() -> None:
         run = add_run("gristmill Run.train_step", False)
         if "doc-mask" in arms:
             add_run("gristmill --doc-mask", True)
+        for mb in micros[1:]:
+            add_run(f"gristmill --micro-batch {mb}", False, mb)
         cfg, dev, micro, accum = run.model_config, run.device, run.micro, run.accum
         dims = (cfg.vocab_size, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.ffn_hidden, cfg.seq_len)
         if "plain" in arms:
@@ -288,6 +313,7 @@ def main() -> None:
                     t = time.perf_counter()
                     fn()
                     times[name].append(time.perf_counter() - t)
+        attention_cost = doc_mask_attention_cost(run) if "doc-mask" in arms else None
         if args.profile:
             for name, fn in fns.items():
                 profile_table(name, fn, max(1, min(2, args.steps)))
@@ -317,6 +343,8 @@ def main() -> None:
         vs_before = f"{tps[name] / before:8.2f}x" if before else "        -"
         print(f"{name:<30} {statistics.median(ts) * 1000:9,.0f} {spread:>15} {tps[name]:9,.0f} {mfu:6.1%} "
               f"{vs_plain} {vs_before} {first[name]:9.1f}s")
+    if attention_cost:
+        print(attention_cost)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from pathlib import Path
 _EPILOG = """\
 Scales (tokens = 20 x params x multiplier; DCLM's published hyperparameters):
   400M-1x 1B-1x 1B-5x 7B-1x 7B-2x   DCLM competition scales, seq-len 2048, GPT-NeoX vocabulary
-  cpu-micro (seq 128) cpu-2m (seq 256, 4k BPE) cpu-10m (seq 512, 8k BPE)   train on a CPU here
+  cpu-micro (seq 128, smoke tests) cpu-200k (seq 256, 1k BPE; full budget ~15 min on 2 cores)
+  cpu-2m (seq 256, 4k BPE) cpu-10m (seq 512, 8k BPE)   train on a CPU here
 The token folder's --seq-len must equal the scale's; the model's vocabulary follows the data.
 
 Run folder:

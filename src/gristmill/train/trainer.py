@@ -514,6 +514,9 @@ class Run:
                     print(f"step {last['step']:>7} loss {loss} lr {last['lr']:.2e} "
                           f"gnorm {last['grad_norm'] or float('nan'):.3f} tok/s {last['tokens_per_s']:,.0f} "
                           f"phase {last['phase']} chunk {last['chunk']}", flush=True)
+                    if self.step == 1 and self.compiled:
+                        print(f"(step 0 included torch.compile: {self.compile_seconds:.0f} s; cached for "
+                              "later runs of this shape)", flush=True)
                 reasons = []
                 if self.chunks_completed(phase) > before:
                     reasons.append("chunk")
