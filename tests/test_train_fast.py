@@ -38,6 +38,17 @@ def tokens(shared_data, tmp_path_factory):
     return tokenize(corpus, root / "tok", 128)
 
 
+@pytest.fixture(scope="module")
+def reference(tokens, tmp_path_factory):
+    """The initial weights of a TINY run (seeded, so every Run starts from them) and the stock
+    Qwen3 reference trained from them: losses per step and the first batch's gradients."""
+    with one_thread():
+        run = Run(TINY, TrainOptions(data=str(tokens), out=str(tmp_path_factory.mktemp("ref") / "run"),
+                                     max_steps=STEPS, precision="fp32", compile="off", quiet=True))
+        start = {k: v.clone() for k, v in run.model.state_dict().items()}
+        return (start, *_hf_reference_losses(run.model, run.data, STEPS, run.warmup))
+
+
 def _hf_reference_losses(model: Transformer, ds: TokenDataset, steps: int, warmup: int) -> tuple[list[float], dict]:
     """Train stock Qwen3 (from ``model``'s weights) with an eager loop as before issue 13: foreach
     AdamW, float32, same schedule, batches, masked loss and clipping as the trainer."""
@@ -74,16 +85,17 @@ def _hf_reference_losses(model: Transformer, ds: TokenDataset, steps: int, warmu
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("precision, compile, tolerance, grad_tolerance", [
-    ("fp32", "on", 1e-4, 1e-4),  # float32 reassociation only (measured: 2e-6)
-    ("bf16", "off", 1e-2, 3e-2),  # the issue's bar for bf16 autocast against the float32 reference
+    ("fp32", "on", 1e-4, 1e-4),  # float32 reassociation only (measured: 2e-6, 2e-6)
+    ("bf16", "off", 1e-2, 5e-2),  # the issue's bar for bf16 autocast against float32 (measured: 1e-3, 2e-2)
 ])
-def test_fast_path_follows_stock_qwen3_for_50_steps(tokens, tmp_path, precision, compile, tolerance, grad_tolerance):
+def test_fast_path_follows_stock_qwen3_for_50_steps(tokens, reference, tmp_path, precision, compile, tolerance,
+                                                    grad_tolerance):
+    start, theirs, hf_grads = reference
     with one_thread():
         run = Run(TINY, TrainOptions(data=str(tokens), out=str(tmp_path / "run"), max_steps=STEPS,
                                      precision=precision, compile=compile, quiet=True))
         run.prepare()
-        start = Transformer(run.model_config)
-        start.load_state_dict(run.model.state_dict())
+        assert all(torch.equal(v, start[k]) for k, v in run.model.state_dict().items())
         # Gradients of the first batch, before any update: compiled graph against stock eager.
         rows, mask = run.data.read_rows("main", 0, TINY.global_batch)
         x, y, m = (torch.from_numpy(a) for a in (rows[:, :-1], rows[:, 1:], mask[:, 1:]))
@@ -93,7 +105,6 @@ def test_fast_path_follows_stock_qwen3_for_50_steps(tokens, tmp_path, precision,
         ours_grads = {k: p.grad.clone() for k, p in run.model.named_parameters()}
         run.optimizer.zero_grad(set_to_none=True)
         ours = [run.train_step()["loss"] for _ in range(STEPS)]
-        theirs, hf_grads = _hf_reference_losses(start, run.data, STEPS, run.warmup)
     assert run.compiled == (compile == "on") and (run.compile_seconds is not None) == run.compiled
     ours_as_hf = to_hf_state_dict(ours_grads, run.model_config)
     # Gradient differences relative to each tensor's largest entry.
