@@ -2,10 +2,10 @@
 peak FLOP/s that MFU is measured against.
 
 CPUs differ between machines of one fleet. An Intel Xeon with AMX-bf16 or an AMD EPYC with
-AVX-512-bf16 multiplies bf16 matrices natively (oneDNN), 2-4x its float32 rate; a CPU with AVX2
-only has no bf16 arithmetic, and PyTorch's bf16 matmuls there convert element by element, 7-30x
-*slower* than float32 (measured with benchmarks/train.py on such a 2-core AMD EPYC). So
-``--precision auto`` trains in bf16 only where the hardware has it.
+AVX-512-bf16 multiplies bf16 matrices natively (oneDNN), up to several times its float32 rate; a
+CPU with AVX2 only has no bf16 arithmetic, and bf16 linear layers there run ~7x *slower* than
+float32 (2 vs 15 GFLOP/s on a 2-core AMD EPYC; a cpu-2m training step 3-8x slower, measured with
+benchmarks/train.py). So ``--precision auto`` trains in bf16 only where the hardware has it.
 """
 
 from __future__ import annotations
