@@ -42,7 +42,7 @@ def test_published_scales():
     assert SCALES["1B-1x"].tokens == 28_795_904_000
     assert SCALES["7B-2x"].tokens == 275_576_422_400 and SCALES["7B-2x"].z_loss == 5e-6
     assert SCALES["1B-5x"].tokens == 5 * SCALES["1B-1x"].tokens
-    for name in ("cpu-2m", "cpu-10m"):
+    for name in ("cpu-200k", "cpu-2m", "cpu-10m"):
         cfg = get_scale(name).model_config(get_scale(name).vocab_size)
         with torch.device("meta"):
             n = sum(p.numel() for p in Transformer(cfg).parameters())

@@ -14,7 +14,8 @@ from gristmill.io.lock import folder_lock
 _EPILOG = """\
 Scales (tokens = 20 x params x multiplier; DCLM's published hyperparameters):
   400M-1x 1B-1x 1B-5x 7B-1x 7B-2x   DCLM competition scales, seq-len 2048, GPT-NeoX vocabulary
-  cpu-micro (seq 128) cpu-2m (seq 256, 4k BPE) cpu-10m (seq 512, 8k BPE)   train on a CPU here
+  cpu-micro (seq 128, smoke tests) cpu-200k (seq 256, 1k BPE; full budget ~15 min on 2 cores)
+  cpu-2m (seq 256, 4k BPE) cpu-10m (seq 512, 8k BPE)   train on a CPU here
 The token folder's --seq-len must equal the scale's; the model's vocabulary follows the data.
 
 Run folder:
@@ -61,10 +62,16 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
                    help="also checkpoint every N steps (besides each chunk)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto = CUDA when available, else CPU (default)")
-    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
-                   help="autocast dtype (default bf16; uses AMX on recent Xeons)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="autocast dtype; auto (default) = bf16 on GPUs and on CPUs with native bf16 matmuls "
+                   "(AMX, AVX-512-bf16), fp32 on others (bf16 is slower than fp32 there)")
     p.add_argument("--fsdp", action="store_true", help="shard parameters with FSDP2 (CUDA, under torchrun)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--compile", nargs="?", const="on", default="auto", choices=["auto", "on", "off"],
+                   help="torch.compile model and loss (inductor; the compiled code is cached across runs); "
+                   "auto (default) = on for runs of 300+ steps, where the gain outweighs the compile")
+    p.add_argument("--doc-mask", action="store_true",
+                   help="per-document attention: packed documents attend only within themselves (MeCo's "
+                   "setting; default off, as DCLM)")
     p.add_argument("--seed", type=SEED.parse, default=124, metavar="S", help="initialisation seed (default 124, as DCLM)")
     p.add_argument("--peak-tflops", type=Range(0.0, low_open=True).parse, default=None, metavar="T",
                    help="peak TFLOP/s per device for MFU (default: GPU datasheet, or a measured matmul on CPU)")
@@ -74,6 +81,12 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
 
 
 def run(args: argparse.Namespace) -> int:
+    # OpenMP threads that spin at barriers lose whole time slices when another process holds a
+    # core; sleeping waiters do not (cpu-2m on a shared 2-core machine: 2 threads 11-18 s/step
+    # spinning, 8 s sleeping, 1 thread 9 s) and on an idle machine cost a wake-up of microseconds
+    # per parallel op, against ops of milliseconds at the CPU scales. libgomp reads this when
+    # torch loads, so it only acts before the first import; an explicit value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from gristmill.train.checkpoint import latest_checkpoint
     from gristmill.train.scales import get_scale
     from gristmill.train.trainer import TrainOptions, train
@@ -90,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         data=str(args.data), out=str(args.out), meco=args.meco, cooldown_fraction=args.cooldown_fraction,
         resume=args.resume, max_steps=args.max_steps, micro_batch=args.micro_batch,
         checkpoint_every=args.checkpoint_every, device=args.device, precision=args.precision,
-        fsdp=args.fsdp, compile=args.compile, seed=args.seed, peak_tflops=args.peak_tflops,
+        fsdp=args.fsdp, compile=args.compile, doc_mask=args.doc_mask, seed=args.seed, peak_tflops=args.peak_tflops,
         log_every=args.log_every, quiet=args.quiet,
     )
     scale = get_scale(args.scale)

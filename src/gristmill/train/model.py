@@ -63,7 +63,14 @@ def flops_per_token(cfg: ModelConfig) -> float:
 
 
 class RMSNorm(nn.Module):
-    """Gain-only RMS normalisation, computed in float32 as `transformers`' Qwen3RMSNorm does."""
+    """Gain-only RMS normalisation in float32, as `transformers`' Qwen3RMSNorm computes it.
+
+    Through ``F.rms_norm`` on a float32 input and weight: one fused kernel (mixed dtypes, bf16
+    input with the float32 gain, fall off it to five eager ops and a warning). Qwen3RMSNorm rounds
+    the normalised input back to the input dtype before the gain; here it stays float32, which is
+    identical in float32 and one rounding more exact under bf16 autocast. The output is float32 in
+    both (a float32 gain promotes it).
+    """
 
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -71,10 +78,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        x = x.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x.to(dtype)
+        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps)
 
 
 def rope_tables(cfg: ModelConfig, length: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,6 +95,26 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
+def document_ids(tokens: torch.Tensor, eot_id: int) -> torch.Tensor:
+    """The document number of each position of packed rows (B, T), counted from 0 per row.
+
+    The tokenizer lays documents out as ``prefix + text + EOT`` (tokenize/render.py), so an EOT
+    belongs to the document it ends and the next position starts a new one: a position's number
+    is the count of EOTs strictly before it.
+    """
+    eot = (tokens == eot_id).to(torch.int32)
+    return eot.cumsum(-1, dtype=torch.int32) - eot
+
+
+def document_mask(doc_ids: torch.Tensor) -> torch.Tensor:
+    """Block-diagonal causal mask (B, 1, T, T), True where a query may attend a key: keys of its
+    own document at or before it (MeCo trains so, with flash-attn varlen: reference/training.md §1.2).
+    The diagonal is always allowed, so no row is empty and softmax never sees all -inf."""
+    T = doc_ids.shape[-1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=doc_ids.device).tril()
+    return ((doc_ids.unsqueeze(-1) == doc_ids.unsqueeze(-2)) & causal).unsqueeze(1)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -100,14 +124,18 @@ class Attention(nn.Module):
         self.q_norm = RMSNorm(cfg.head_dim, cfg.norm_eps)
         self.k_norm = RMSNorm(cfg.head_dim, cfg.norm_eps)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).unbind(2)
         q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        # Causal attention across packed documents, as DCLM trains ("little impact" of masking).
-        y = F.scaled_dot_product_attention(q, k, v.to(q.dtype), is_causal=True)
+        if mask is None:
+            # Causal attention across packed documents, as DCLM trains ("little impact" of masking).
+            y = F.scaled_dot_product_attention(q, k, v.to(q.dtype), is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v.to(q.dtype), attn_mask=mask)
         return self.out(y.transpose(1, 2).reshape(B, T, D))
 
 
@@ -130,8 +158,9 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.ffn = SwiGLU(cfg)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), cos, sin)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cos, sin, mask)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -172,16 +201,22 @@ class Transformer(nn.Module):
         self.rope_cos.copy_(cos)
         self.rope_sin.copy_(sin)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, vocab) in float32 for token ids (B, T)."""
+    def forward(self, tokens: torch.Tensor, doc_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, vocab) in float32 for token ids (B, T).
+
+        ``doc_ids`` (B, T), from `document_ids`, restricts attention to each position's own
+        document (per-document attention, `document_mask`); None attends across the packed row.
+        Logits are the same for any batch size (the evaluation fast path is `infer.logits_for`).
+        """
         T = tokens.shape[1]
         if self.rope_cos.shape[0] >= T:
             cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         else:
             cos, sin = rope_tables(self.cfg, T, tokens.device)
+        mask = document_mask(doc_ids) if doc_ids is not None else None
         x = self.embed(tokens)
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            x = layer(x, cos, sin, mask)
         return self.head(self.norm(x)).float()
 
 

@@ -4,13 +4,15 @@ DCLM (reference/dclm.md §7, App. F, ``training/configs/*.json``): tokens = 20 �
 multiplier with the published parameter counts of the open_lm configs (vocab 50,432), AdamW
 β2 0.95, linear warmup, cosine decay to 3e-5, gradient clipping 1.0, bf16, z-loss.
 
-CPU scales (training.md §8.1, measured on 2 cores): a small byte-level BPE vocabulary (the LM
-head dominates tiny models), d ≤ 256, T = 256-512. ``cpu-2m`` (42M tokens, 5,124 steps) ran at
-2.6k-9.5k tokens/s with bf16 on this machine's 2 cores while they were shared with other jobs
-(about 1.5-4.5 hours for the full budget); ``cpu-10m`` (~190M tokens) takes much longer, so
-shorten either with --max-steps (200 steps of cpu-2m: ~10 minutes here).
-``cpu-micro`` is for smoke tests and demos. Their optimiser settings follow DCLM's small scales
-(peak 3e-3, wd 0.033, final 3e-5) with a warmup of ~5% of steps.
+CPU scales (training.md §8.1): a small byte-level BPE vocabulary (the LM head dominates tiny
+models), d ≤ 256, T = 128-512. Measured with benchmarks/train.py and full runs on the project's
+2-core AMD EPYC (AVX2, so float32; compiled) while other jobs kept its load average at 8-13:
+``cpu-200k`` (3.8M tokens, 932 steps) trains its full budget in 13 minutes end to end (9.5k
+tokens/s, 4 of the 13 minutes a cold compile), the scale for experiments with several arms and
+seeds; ``cpu-2m`` (42M tokens, 5,124 steps) runs at 0.8-1.3k tokens/s there (9-14 hours) and
+``cpu-10m`` (186M tokens) at 0.2-0.35k tokens/s (a week): shorten them with --max-steps, or use
+an idle or bigger machine. ``cpu-micro`` is for smoke tests and demos. Their optimiser settings
+follow DCLM's small scales (peak 3e-3, wd 0.033, final 3e-5) with a warmup of ~5% of steps.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ SCALES: dict[str, Scale] = {
         _dclm("7B-1x", 4096, 32, 32, 6_889_410_560, 1, 2048, 2e-3, 0.05, 5000, 5e-6),
         _dclm("7B-2x", 4096, 32, 32, 6_889_410_560, 2, 2048, 2e-3, 0.05, 5000, 5e-6),
         _cpu("cpu-micro", 512, 64, 2, 4, 128, 16),
+        _cpu("cpu-200k", 1024, 48, 2, 3, 256, 16),
         _cpu("cpu-2m", 4096, 128, 4, 4, 256, 32),
         _cpu("cpu-10m", 8192, 256, 6, 4, 512, 32),
     )

@@ -38,13 +38,21 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.profiler import record_function
 
 from gristmill.core.errors import GristmillError
 from gristmill.core.version import gristmill_version
 from gristmill.io.atomic import write_atomic
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.train import checkpoint as ckpt
-from gristmill.train.model import Transformer, flops_per_token, lm_loss
+from gristmill.train.hardware import (
+    PRECISIONS,
+    compute_dtype,
+    cpu_features,
+    peak_flops,
+    resolve_precision,
+)
+from gristmill.train.model import Transformer, document_ids, flops_per_token, lm_loss
 from gristmill.train.scales import SCALES, Scale
 
 ADAM_BETAS = (0.9, 0.95)  # DCLM/open_lm; MeCo: beta2 0.95 "important for avoiding loss spikes"
@@ -52,8 +60,9 @@ ADAM_EPS = 1e-8
 GRAD_CLIP = 1.0
 DEFAULT_SEED = 124  # DCLM's open_lm runs use seed 124
 MAX_CONSECUTIVE_SKIPS = 20
-# Dense bf16 peak of common GPUs (vendor datasheets), for MFU.
-GPU_PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
+#: ``--compile auto`` compiles runs of at least this many steps: on 2 CPU cores a compile takes
+#: ~1 minute cold (seconds from the cache) and saves more than that within a few hundred steps.
+COMPILE_AUTO_MIN_STEPS = 300
 
 
 @dataclass
@@ -69,9 +78,10 @@ class TrainOptions:
     micro_batch: int | None = None  # sequences per forward pass per process
     checkpoint_every: int | None = None  # extra checkpoints every N steps
     device: str = "auto"
-    precision: str = "bf16"
+    precision: str = "auto"  # bf16 where the hardware multiplies bf16 natively (hardware.py)
     fsdp: bool = False
-    compile: bool = False
+    compile: str = "auto"  # "on", "off", or "auto": on for runs of >= COMPILE_AUTO_MIN_STEPS steps
+    doc_mask: bool = False  # per-document attention (block-diagonal causal mask from EOTs)
     seed: int = DEFAULT_SEED
     peak_tflops: float | None = None
     log_every: int = 10
@@ -111,27 +121,6 @@ def code_version() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return info
-
-
-def peak_flops(device: torch.device, dtype: torch.dtype, override_tflops: float | None) -> tuple[float | None, str]:
-    """The FLOP/s that MFU is measured against, and where the number comes from."""
-    if override_tflops:
-        return override_tflops * 1e12, "--peak-tflops"
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for key, value in GPU_PEAK_BF16.items():
-            if key in name:
-                return value, f"datasheet bf16 dense ({name})"
-        return None, f"unknown GPU {name}"
-    # CPUs have no agreed peak; use the best of a few large matmuls in the training dtype.
-    n = 1024
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    best = float("inf")
-    for _ in range(4):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best, f"measured {dtype} {n}x{n} matmul on {torch.get_num_threads()} threads"
 
 
 class _Dist:
@@ -186,8 +175,18 @@ def _check_options(opts: TrainOptions) -> None:
         value = getattr(opts, name)
         if value is not None and value < 1:
             raise GristmillError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if opts.precision not in PRECISIONS:
+        raise GristmillError(f"unknown precision {opts.precision!r} ({', '.join(PRECISIONS)})")
+    if opts.compile not in ("auto", "on", "off"):
+        raise GristmillError(f"--compile must be auto, on or off, got {opts.compile!r}")
     if opts.cooldown_fraction is not None and not 0.0 <= opts.cooldown_fraction < 1.0:
         raise GristmillError(f"--cooldown-fraction must be in [0, 1), got {opts.cooldown_fraction}")
+
+
+def _forward_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor,
+                  doc_ids: torch.Tensor | None, z_loss: float,
+                  denominator: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return lm_loss(model(x, doc_ids), y, m, z_loss, denominator)
 
 
 class Run:
@@ -256,14 +255,19 @@ class Run:
             self.train_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+        # The fused AdamW kernel (CPU and CUDA) does the update in one pass over each tensor
+        # instead of foreach's ~10 passes over all moments.
         self.optimizer = torch.optim.AdamW(
             _param_groups(self.model, scale.weight_decay), lr=scale.lr, betas=ADAM_BETAS, eps=ADAM_EPS,
-            foreach=True,
+            fused=True,
         )
-        self.forward = torch.compile(self.train_model) if opts.compile else self.train_model
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}.get(opts.precision)
-        if self.amp_dtype is None:
-            raise GristmillError(f"unknown precision {opts.precision!r} (bf16 or fp32)")
+        self.compiled = opts.compile == "on" or (opts.compile == "auto" and self.total_steps >= COMPILE_AUTO_MIN_STEPS)
+        # Model and loss compile as one graph: inductor fuses the elementwise work of norms,
+        # RoPE, SwiGLU and the float32 logsumexp that eager PyTorch does in separate passes.
+        self.forward_loss = torch.compile(_forward_loss) if self.compiled else _forward_loss
+        self.compile_seconds: float | None = None
+        self.precision = resolve_precision(opts.precision, self.device)
+        self.amp_dtype = compute_dtype(self.precision)
         self.flops_per_token = flops_per_token(self.model_config)
         self.peak, self.peak_source = peak_flops(self.device, self.amp_dtype, opts.peak_tflops)
 
@@ -322,6 +326,8 @@ class Run:
             "code": code_version(),
             "environment": {"torch": torch.__version__, "python": platform.python_version(),
                             "device": str(self.device), "threads": torch.get_num_threads(),
+                            "cpu": cpu_features(), "precision": self.precision, "compiled": self.compiled,
+                            "doc_mask": self.opts.doc_mask,
                             "peak_flops": self.peak, "peak_source": self.peak_source},
         }
 
@@ -388,33 +394,37 @@ class Run:
         phase = self.phase_of(self.step)
         scale = self.scale
         chunk = self.current_chunk(phase)
-        rows, mask = self.data.read_rows(phase, self.cursor[phase], scale.global_batch)
+        with record_function("data"):
+            rows, mask = self.data.read_rows(phase, self.cursor[phase], scale.global_batch)
         denominator = float(mask[:, 1:].sum())
         lo = self.dist.rank * self.per_rank
         rows_t = torch.from_numpy(rows[lo : lo + self.per_rank])
         mask_t = torch.from_numpy(mask[lo : lo + self.per_rank])
         amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype != torch.float32 else nullcontext()
         ce_sum = z_sum = 0.0
+        denominator_t = torch.tensor(max(denominator, 1.0), dtype=torch.float32, device=self.device)
         for i in range(self.accum):
             sl = slice(i * self.micro, (i + 1) * self.micro)
             x = rows_t[sl, :-1].to(self.device, non_blocking=True)
             y = rows_t[sl, 1:].to(self.device, non_blocking=True)
             m = mask_t[sl, 1:].to(self.device, non_blocking=True)
+            doc = document_ids(x, self.data.eot_id) if self.opts.doc_mask else None
             sync = nullcontext()
             if isinstance(self.train_model, torch.nn.parallel.DistributedDataParallel) and i < self.accum - 1:
                 sync = self.train_model.no_sync()
             with sync:
-                with amp:
-                    logits = self.forward(x)
-                loss, ce, z = lm_loss(logits, y, m, scale.z_loss, max(denominator, 1.0))
-                # DDP averages gradients over ranks; each rank's loss is a share of the global sum.
-                (loss * self.dist.world).backward()
+                with amp, record_function("forward+loss"):
+                    loss, ce, z = self.forward_loss(self.train_model, x, y, m, doc, scale.z_loss, denominator_t)
+                with record_function("backward"):
+                    # DDP averages gradients over ranks; each rank's loss is a share of the global sum.
+                    (loss * self.dist.world).backward()
             ce_sum += float(ce)
             z_sum += float(z)
         ce_sum, z_sum = self.dist.sum([ce_sum, z_sum])
         denom = max(denominator, 1.0)
         loss_value = (ce_sum + scale.z_loss * z_sum) / denom
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
+        with record_function("clip"):
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
         if hasattr(grad_norm, "full_tensor"):
             grad_norm = grad_norm.full_tensor()
         grad_norm = float(grad_norm)
@@ -430,7 +440,8 @@ class Run:
             self.consecutive_skips = 0
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            self.optimizer.step()
+            with record_function("optimizer"):
+                self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.cursor[phase] += scale.global_batch
         step_tokens = scale.global_batch * scale.seq_len
@@ -438,6 +449,10 @@ class Run:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - started
+        if self.compiled and self.compile_seconds is None:
+            # The first step compiles forward and backward (or loads them from inductor's cache).
+            self.compile_seconds = seconds
+            self._event(event="compiled", first_step_seconds=round(seconds, 2))
         tps = step_tokens / seconds
         metrics = {
             "step": self.step,
@@ -499,6 +514,9 @@ class Run:
                     print(f"step {last['step']:>7} loss {loss} lr {last['lr']:.2e} "
                           f"gnorm {last['grad_norm'] or float('nan'):.3f} tok/s {last['tokens_per_s']:,.0f} "
                           f"phase {last['phase']} chunk {last['chunk']}", flush=True)
+                    if self.step == 1 and self.compiled:
+                        print(f"(step 0 included torch.compile: {self.compile_seconds:.0f} s; cached for "
+                              "later runs of this shape)", flush=True)
                 reasons = []
                 if self.chunks_completed(phase) > before:
                     reasons.append("chunk")
