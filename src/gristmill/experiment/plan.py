@@ -34,6 +34,7 @@ def measure_train_rate(exp: Experiment, steps: int = 3) -> float:
     from gristmill.train.model import Transformer
 
     scale = exp.scale
+    torch.set_flush_denormal(True)  # as the trainer does: denormals slow CPU matmuls ~10x
     torch.manual_seed(0)
     model = Transformer(scale.model_config(scale.vocab_size))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -101,7 +102,11 @@ def build_plan(exp: Experiment, *, measure: bool = True) -> dict[str, Any]:
         for seed in range(spec.train.seeds):
             add(exp.train_stage(arm, seed), f"train {arm} seed {seed}")
             add(exp.eval_stage(arm, seed), f"eval {arm} seed {seed}")
-    plan = {"experiment": spec.name, "scale": exp.scale.to_dict(), "seeds": spec.train.seeds,
+    from gristmill.evaluate.runner import check_available
+
+    missing = check_available(exp.eval_tasks, exp.data_root(), allow_missing=True)
+    plan = {"experiment": spec.name, "eval_tasks": exp.eval_tasks, "eval_missing": missing,
+            "allow_missing": bool(spec.evaluate.get("allow_missing", False)), "scale": exp.scale.to_dict(), "seeds": spec.train.seeds,
             "budget_tokens": spec.train.tokens, "steps": steps_for(spec.train), "arms": arms, "stages": stages,
             "pool_files": len(exp.pool_files())}
     plan["estimate"] = estimate(exp, plan, measure=measure)
@@ -161,6 +166,11 @@ def render_plan(plan: dict[str, Any]) -> str:
         ep = f"{a['epochs']:.2f} epochs" if a["epochs"] is not None else "epochs known after tokenization"
         lines.append(f"  {arm:<22} dataset {a['dataset']:<16} {'MeCo ' if a['meco'] else ''}{a['tokens']:,} tokens, {ep}"
                      + ("  (repeats data)" if a["epochs"] and a["epochs"] > 1 else ""))
+    lines.append(f"evaluation: {len(plan['eval_tasks'])} task(s)")
+    if plan["eval_missing"]:
+        lines.append(f"  missing here: {', '.join(plan['eval_missing'])} -> "
+                     + ("reported partial (allow_missing)" if plan["allow_missing"] else
+                        "the evaluation stage would FAIL (set evaluate.allow_missing: true for a partial suite)"))
     lines += ["", "stages:"]
     for st in plan["stages"]:
         lines.append(f"  {'reuse' if st['reuse'] else 'run  '}  {st['stage']}")

@@ -148,8 +148,15 @@ class Experiment:
         key = {"dataset": self.dataset_stage(dataset).hash, "evals": digests, "tasks": list(cfg.get("tasks", []))}
         return self._stage("decontamination", dataset, key)
 
+    def tokenizer_file(self) -> Path | None:
+        t = self.spec.tokenizer
+        return (self.spec.source.parent / t["file"]).resolve() if t.get("file") else None
+
     def tokenizer_stage(self) -> Stage:
         t = self.spec.tokenizer
+        file = self.tokenizer_file()
+        if file is not None:
+            return self._stage("tokenizer", "file", {"file": self.cache.file_digest(file)})
         key = {"dataset": self.dataset_stage(t["fit_on"]).hash,
                "vocab_size": int(t.get("vocab_size", self.scale.vocab_size)), "documents": int(t.get("documents", 2000))}
         return self._stage("tokenizer", "bpe", key)
@@ -173,6 +180,8 @@ class Experiment:
     def eval_stage(self, arm: str, seed: int) -> Stage:
         key = {"train": self.train_stage(arm, seed).hash, "tasks": self.eval_tasks,
                "limit": self.spec.evaluate.get("limit")}
+        if self.spec.evaluate.get("allow_missing"):
+            key["allow_missing"] = True
         return self._stage("eval", f"{arm}-seed{seed}", key)
 
     def _evals_folder(self) -> str:
@@ -188,7 +197,9 @@ class Experiment:
         if not stage.done:
             _say(f"[experiment] {label}: running ({stage.folder})")
         result, reused = self.cache.run(stage, work)
-        (self.reused_log if reused else self.run_log).append(f"{stage.kind}/{stage.name}")
+        stage_label = f"{stage.kind}/{stage.name}"
+        if stage_label not in self.run_log and stage_label not in self.reused_log:
+            (self.reused_log if reused else self.run_log).append(stage_label)
         if not reused:
             _say(f"[experiment] {label}: done in {result['seconds']:.1f} s")
         return result
@@ -235,6 +246,9 @@ class Experiment:
 
     def tokenizer(self) -> dict[str, Any]:
         t = self.spec.tokenizer
+        file = self.tokenizer_file()
+        if file is not None:
+            return self._run(self.tokenizer_stage(), "tokenizer", lambda folder: {"tokenizer": str(file)})
         docs = self.dataset(t["fit_on"])["documents"]
         return self._run(self.tokenizer_stage(), "tokenizer", lambda folder: stages.fit_tokenizer(
             folder, docs, int(t.get("vocab_size", self.scale.vocab_size)), int(t.get("documents", 2000))))
@@ -267,7 +281,8 @@ class Experiment:
     def evaluate(self, arm: str, seed: int) -> dict[str, Any]:
         run = self.train(arm, seed)["run"]
         return self._run(self.eval_stage(arm, seed), f"eval {arm} seed {seed}", lambda folder: stages.evaluate_arm(
-            folder, run, self.eval_tasks, self.data_root(), self.spec.evaluate.get("limit")))
+            folder, run, self.eval_tasks, self.data_root(), self.spec.evaluate.get("limit"),
+            bool(self.spec.evaluate.get("allow_missing", False))))
 
     def check_budget(self) -> dict[str, float]:
         """Curate and tokenize every arm's data (an empty dataset is an error naming the arm)

@@ -16,7 +16,7 @@ questions (arms compared against the question's first arm), one scale, one token
       raw_meco: {dataset: raw, meco: true}
     questions:
       - {name: MeCo, arms: [raw, raw_meco]}
-    tokenizer: {fit_on: raw, documents: 2000}
+    tokenizer: {fit_on: raw, documents: 2000}   # or {file: TOKENIZER.json}
     train: {scale: cpu-200k, tokens: 600000, seeds: 3}
     evaluate: {tasks: small, limit: 200}
     decontaminate: {evals: ../shared/data/evals/icl}
@@ -294,6 +294,7 @@ def load_experiment(path: str | Path, *, seeds: int | None = None) -> Experiment
         evaluate=_mapping(raw.get("evaluate"), spec, "evaluate"),
         decontaminate=raw.get("decontaminate") and _mapping(raw["decontaminate"], spec, "decontaminate"),
         description=str(raw.get("description", "")), seed=int(raw.get("seed", 0)), raw=raw)
+    _known(experiment.evaluate, {"tasks", "limit", "data", "allow_missing"}, spec, "evaluate")
     if seeds is not None:
         if seeds < 1:
             raise RecipeError("--seeds must be at least 1")
@@ -304,8 +305,11 @@ def load_experiment(path: str | Path, *, seeds: int | None = None) -> Experiment
 
 
 def _check_references(exp: ExperimentSpec) -> None:
-    fit_on = exp.tokenizer.get("fit_on")
-    if fit_on not in exp.datasets:
+    _known(exp.tokenizer, {"fit_on", "documents", "vocab_size", "file"}, exp.source, "tokenizer")
+    if exp.tokenizer.get("file"):
+        if not (exp.source.parent / exp.tokenizer["file"]).is_file():
+            raise _fail(exp.source, "tokenizer", f"file not found: {exp.tokenizer['file']}")
+    elif exp.tokenizer.get("fit_on") not in exp.datasets:
         raise _fail(exp.source, "tokenizer", f"'fit_on' must name a dataset ({', '.join(exp.datasets)})")
     for ds in exp.datasets.values():
         text = orjson.dumps([s.kwargs for s in ds.recipe.steps]).decode()

@@ -175,13 +175,14 @@ def train_arm(folder: Path, tokens_dir: str, train: TrainSpec, arm: ArmSpec, see
     return {"run": str(run), "steps": steps, "last": last, "code": code_version()}
 
 
-def evaluate_arm(folder: Path, run: str, tasks: list[str], data_root: Path, limit: int | None) -> dict[str, Any]:
+def evaluate_arm(folder: Path, run: str, tasks: list[str], data_root: Path, limit: int | None,
+                 allow_missing: bool = False) -> dict[str, Any]:
     """The evaluation suite on the trained model (MeCo models unconditioned, MeCo's default)."""
     from gristmill.evaluate.runner import evaluate, write_results
     from gristmill.train.lm import load_language_model
 
     lm = load_language_model(run)
-    doc = evaluate(lm, tasks, data_root, limit=limit)
+    doc = evaluate(lm, tasks, data_root, limit=limit, allow_missing=allow_missing)
     out = write_results(doc, folder / "results.json")
     metrics: dict[str, dict[str, float]] = {}
     for task, rec in doc["tasks"].items():
