@@ -35,6 +35,7 @@ VERBS = {
     "report": "report",
     "export": "export",
     "demo": "demo",
+    "experiment": "experiment",
 }
 
 
