@@ -90,6 +90,7 @@ def test_experiment_runs_every_stage_and_writes_the_leaderboard(finished):
                 ["bits_per_byte/bits_per_byte"]["value"] for p in sorted((work / "eval").glob(f"{a}-seed*"))]
             for a in ("raw", "resiliparse")}
     assert d["per_seed"] == pytest.approx([r - b for r, b in zip(runs["resiliparse"], runs["raw"], strict=True)])
+    assert "intervals exclude zero; about 0.2 would by chance alone" in out  # 2 comparisons x 2 metrics
     assert "question: extraction" in out and (work / "leaderboard.html").read_text().count("<table") >= 3
 
 

@@ -140,7 +140,17 @@ def render_text(doc: dict[str, Any]) -> str:
             real = [f"{_short(m)} {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] {d['verdict']}"
                     for m, d in diffs.items() if d["verdict"] in ("better", "worse")]
             lines.append(f"  {arm} - {q['baseline']}: " + ("; ".join(real) if real else "no difference shown on any metric"))
+    lines += ["", chance_line(doc)]
     return "\n".join(lines)
+
+
+def chance_line(doc: dict[str, Any]) -> str:
+    """How many intervals exclude zero against how many would by chance (5% of them): with
+    many metrics per comparison, a few "real" differences are expected from noise alone."""
+    verdicts = [d["verdict"] for q in doc["questions"] for diffs in q["differences"].values() for d in diffs.values()]
+    real = sum(v in ("better", "worse") for v in verdicts)
+    return (f"{real} of {len(verdicts)} intervals exclude zero; about {0.05 * len(verdicts):.1f} would by chance "
+            "alone (no correction for multiple comparisons)")
 
 
 def _columns(rows: list[list[str]]) -> list[str]:
@@ -171,7 +181,7 @@ def render_html(doc: dict[str, Any]) -> str:
                 real = d["verdict"] in ("better", "worse")
                 qrows.append([e(arm), e(_short(m)), (f"<b>{cell}</b>" if real else e(cell), d["value"]), e(d["verdict"])])
         body.append(table(["arm", "metric", "difference [95% CI]", "verdict"], qrows, sortable=True))
-    body.append("<h2>Lineage</h2>")
+    body.append(f"<p>{e(chance_line(doc))}.</p><h2>Lineage</h2>")
     lrows = [[e(arm), f"<pre>{e(json.dumps(rec['lineage'], indent=1))}</pre>"] for arm, rec in doc["arms"].items()]
     body.append(table(["arm", "lineage"], lrows))
     return page(f"experiment {doc['experiment']}", "".join(body))
