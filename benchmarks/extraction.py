@@ -159,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit", action="store_true", help="refit the block model on all gold sources")
     parser.add_argument("--write-model", action="store_true", help="with --fit: write block_model.json")
     parser.add_argument("--by-source", action="store_true", help="held-out table: each source left out of fitting")
+    parser.add_argument(
+        "--tradeoff", action="store_true",
+        help="with --by-source: F1 and MB/s held out per source as pages are routed to trafilatura",
+    )
+    parser.add_argument("--fit-router", action="store_true", help="fit the trafilatura-fallback router on all gold sources")
     parser.add_argument("--limit", type=int, default=None, help="with --by-source: pages per source (default all)")
     parser.add_argument("--speed-pages", type=int, default=40, help="with --by-source: pages per source timed (default 40)")
     parser.add_argument("--worst", type=int, default=5, help="with --by-source: pages listed per source (default 5)")
@@ -166,11 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit:
         fit_model(args.write_model)
         return 0
+    if args.fit_router:
+        from extraction_tradeoff import fit_shipped_router
+
+        fit_shipped_router(args.write_model)
+        return 0
     if args.by_source:
         from extraction_by_source import run
         from gristmill.extract.loso import load_gold_sources
 
-        run(load_gold_sources(limit=args.limit), args.speed_pages, args.repeat, args.worst)
+        run(load_gold_sources(limit=args.limit), args.speed_pages, args.repeat, args.worst, args.tradeoff)
         return 0
 
     wceb = load_wceb(None if args.all else args.pages)

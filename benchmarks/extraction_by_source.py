@@ -65,8 +65,14 @@ def page_blocks(pages: Sequence[GoldPage]) -> list[Blocks]:
     return [choose_blocks(parse_blocks(m), lambda f=f: parse_blocks(f)) for m, f in zip(main, full, strict=True)]
 
 
-def held_out_default(pages: Sequence[GoldPage], blocks: Sequence[Blocks], log: Callable[[str], None]) -> dict[str, list[str]]:
-    """Default-path output of every page from the model of the fold that held its source out."""
+def held_out_default(
+    pages: Sequence[GoldPage],
+    blocks: Sequence[Blocks],
+    log: Callable[[str], None],
+    models: dict[tuple[str, ...], BlockModel] | None = None,
+) -> dict[str, list[str]]:
+    """Default-path output of every page from the model of the fold that held its source out;
+    each fold's model is also stored in ``models`` (keyed by its sorted held-out sources)."""
     fit_pages = [FitPage(p, b) for p, b in zip(pages, blocks, strict=True)]
 
     def fit(train: list[int]) -> BlockModel:
@@ -74,6 +80,8 @@ def held_out_default(pages: Sequence[GoldPage], blocks: Sequence[Blocks], log: C
         model = fit_block_model([fit_pages[i] for i in train])
         held = sorted({p.collection for p in pages} - {pages[i].collection for i in train})
         log(f"  fold without {'+'.join(held)}: fitted on {len(train)} pages in {time.process_time() - start:.0f} s")
+        if models is not None:
+            models[tuple(held)] = model
         return model
 
     def predict(model: BlockModel, idx: list[int]) -> list[str]:
@@ -95,7 +103,7 @@ def speeds(pages: Sequence[GoldPage], repeat: int) -> dict[str, float]:
     return {name: megabytes / max(s, 1e-9) for name, s in best.items()}
 
 
-def run(pages: list[GoldPage], speed_pages: int, repeat: int, worst: int) -> None:
+def run(pages: list[GoldPage], speed_pages: int, repeat: int, worst: int, tradeoff: bool = False) -> None:
     groups = by_source(pages)
     print(f"{len(pages)} gold pages: " + ", ".join(f"{s} {len(i)}" for s, i in groups.items()))
     print("folds (held out together): " + "; ".join("+".join(f) for f in folds(list(groups))))
@@ -105,7 +113,9 @@ def run(pages: list[GoldPage], speed_pages: int, repeat: int, worst: int) -> Non
         texts = cached_texts(kind, version(backend), pages, lambda p, b=backend: page_text(p, b))
         outputs[name] = [t.strip() for t in texts]
     print("leave-one-source-out fits:")
-    held = held_out_default(pages, page_blocks(pages), print)
+    blocks = page_blocks(pages)
+    models: dict[tuple[str, ...], BlockModel] = {}
+    held = held_out_default(pages, blocks, print, models)
     default = [""] * len(pages)
     for source, texts in held.items():
         for i, text in zip(groups[source], texts, strict=True):
@@ -120,6 +130,10 @@ def run(pages: list[GoldPage], speed_pages: int, repeat: int, worst: int) -> Non
     )
     print_table(pages, groups, outputs, mbs)
     print_worst(pages, groups, outputs, worst)
+    if tradeoff:
+        from extraction_tradeoff import run_tradeoff
+
+        run_tradeoff(pages, blocks, models, outputs, speed_pages, repeat)
 
 
 def print_table(pages: list[GoldPage], groups: dict[str, list[int]], outputs: dict[str, list[str]], mbs: dict[str, float]) -> None:

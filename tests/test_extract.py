@@ -281,4 +281,5 @@ def test_step_config_is_validated():
         "timeout_s": 2,
         "trafilatura_favor": "balanced",
         "keep_links": False,
+        "fallback_fraction": 0.0,
     }

@@ -175,6 +175,31 @@ def test_shipped_model_records_what_it_was_fitted_on(all_pages):
     assert len(model.coef) == len(EXPANDED_NAMES) and np.isfinite(model.coef).all()
 
 
+def test_shipped_router_records_what_it_was_fitted_on(all_pages):
+    import hashlib
+    from importlib import resources
+
+    from gristmill.extract import fit_fallback
+    from gristmill.extract.block_model import MODEL_FILE
+    from gristmill.extract.fallback import SIGNAL_NAMES, load_router, read_router_file
+    from gristmill.extract.loso import pages_digest
+
+    record = read_router_file()
+    prov = record["provenance"]
+    assert tuple(record["signals"]) == SIGNAL_NAMES
+    assert prov["fitted_on"] == dict(Counter(p.collection for p in all_pages))
+    assert prov["pages_sha256"] == pages_digest(all_pages)
+    # It routes on the shipped block model's output: a refitted block model needs a refitted router.
+    model_bytes = resources.files("gristmill.extract").joinpath(MODEL_FILE).read_bytes()
+    assert prov["block_model_sha256"] == hashlib.sha256(model_bytes).hexdigest()
+    assert prov["settings"]["router_l2"] == fit_fallback.ROUTER_L2
+    assert prov["settings"]["min_ratio_grid"] == list(fit_fallback.MIN_RATIO_GRID)
+    assert record["min_ratio"] in fit_fallback.MIN_RATIO_GRID
+    router = load_router()
+    assert (np.diff(router.cutoffs) <= 0).all()
+    assert len(prov["code_version"]["git_commit"]) >= 40
+
+
 def test_a_model_file_of_other_features_is_refused(tmp_path):
     import json
 

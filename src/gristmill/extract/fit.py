@@ -215,7 +215,7 @@ def fit_block_model(pages: Sequence[FitPage], l2: float = L2_PENALTY, balance_so
     return dataclasses.replace(model, region_threshold=best[1], keep_threshold=best[2])
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     """Commit of the source tree ("+dirty" with uncommitted changes), or "" outside git."""
     import subprocess
     from pathlib import Path
@@ -260,6 +260,6 @@ def fit_provenance(pages: Sequence[GoldPage], blocks: Sequence[Blocks]) -> dict[
             "main_content_options": dict(cleanup.MAIN_CONTENT_OPTIONS),
         },
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-        "code_version": {"gristmill": version("gristmill"), "git_commit": _git_commit()},
+        "code_version": {"gristmill": version("gristmill"), "git_commit": git_commit()},
         "libraries": {name: version(name) for name in ("resiliparse", "numpy")},
     }

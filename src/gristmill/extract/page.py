@@ -12,6 +12,7 @@ from gristmill.core.step import Drop
 from gristmill.extract.charset import charset_from_content_type, decode_html
 from gristmill.extract.cleanup import extract_cleaned
 from gristmill.extract.content_type import classify_content
+from gristmill.extract.fallback import Fallback, extract_with_fallback
 from gristmill.extract.guard import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
@@ -62,6 +63,18 @@ def _html_extractor(backend: HtmlBackend, url: str | None, favor: TrafilaturaFav
     raise ValueError(f"unknown HTML backend {backend!r}")
 
 
+def _named_extractor(
+    backend: HtmlBackend, url: str | None, favor: TrafilaturaFavor, fallback: Fallback | None, decoded: str
+) -> Callable[[Any], tuple[str, str]]:
+    """The extractor of ``backend`` returning (text, name of the extractor whose text it is)."""
+    if fallback is not None:
+        if backend != "cleaned":
+            raise ValueError(f"a trafilatura fallback needs the cleaned backend, not {backend!r}")
+        return lambda tree: extract_with_fallback(tree, decoded, url, fallback)
+    extract = _html_extractor(backend, url, favor)
+    return lambda page: (extract(page), backend)
+
+
 def extract_page(
     content: bytes,
     *,
@@ -72,6 +85,7 @@ def extract_page(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     trafilatura_favor: TrafilaturaFavor = "balanced",
+    fallback: Fallback | None = None,
     where: str = "",
 ) -> Extraction | Drop:
     """Extract the main text of one HTTP payload.
@@ -85,6 +99,9 @@ def extract_page(
         backend: which HTML extractor runs (see `gristmill.extract.steps.ExtractText`).
         max_bytes: payloads larger than this are dropped as ``too_large`` unparsed.
         timeout_s: extraction wall-time limit (``timeout`` drop); 0 disables it.
+        fallback: with the ``cleaned`` backend, send the pages its router picks to trafilatura
+            for a second opinion (`gristmill.extract.fallback`); the extractor recorded is
+            the one whose text was kept. The time limit covers both extractions.
         where: "file@offset" of the record, for the log line of an extractor crash.
 
     Returns:
@@ -113,15 +130,16 @@ def extract_page(
             page = HTMLTree.parse(decoded)
             if deeper_than(page, DEFAULT_MAX_DEPTH):
                 return Drop(TOO_DEEP)
+        extract = _named_extractor(backend, url, trafilatura_favor, fallback, decoded)
         try:
-            text = run_with_timeout(_html_extractor(backend, url, trafilatura_favor), timeout_s, page)
+            text, extractor = run_with_timeout(extract, timeout_s, page)
         except ExtractionTimeout:
             return Drop(TIMEOUT)
         except Exception as exc:
             raise ExtractionError(
                 f"{where or url or 'page'}: {backend} extraction failed: {type(exc).__name__}: {exc}"
             ) from exc
-        text, extractor = text.strip(), backend
+        text = text.strip()
     if not text:
         return Drop(EMPTY)
     return Extraction(text=text, charset=charset, extractor=extractor)

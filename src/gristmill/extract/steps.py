@@ -6,6 +6,7 @@ from typing import Literal
 
 from gristmill.core.document import Document
 from gristmill.core.step import Drop, Step, register
+from gristmill.extract.fallback import fallback_for
 from gristmill.extract.guard import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_S
 from gristmill.extract.links import page_links
 from gristmill.extract.page import EMPTY, HtmlBackend, extract_page
@@ -42,6 +43,12 @@ class ExtractText(Step):
     ``empty`` (nothing extracted). An extractor that raises makes the document an error
     (counted, listed in ``errors.jsonl`` and quarantined), never a silent drop.
     Size, depth and time defaults and their sources: `gristmill.extract.guard`.
+    With ``fallback_fraction: f`` (0 < f <= 1; ``cleaned``/``auto`` only), the pages the block
+    model is least sure of, about a share ``f`` of them, also go to trafilatura, whose text
+    is kept unless it is much shorter (`gristmill.extract.fallback`; ``metadata["extractor"]``
+    then says ``trafilatura``). Quality for speed: held-out F1 and MB/s of each share are
+    printed by ``benchmarks/extraction.py --by-source --tradeoff``. The default, 0, keeps the
+    default path's speed.
     With ``keep_links: true``, ``metadata["links"]`` lists the page's outgoing ``<a href>``
     targets (`gristmill.extract.links`; what ``pagerank_score`` builds its host graph from).
     """
@@ -56,12 +63,16 @@ class ExtractText(Step):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         trafilatura_favor: TrafilaturaFavor = "balanced",
         keep_links: bool = False,
+        fallback_fraction: float = 0.0,
     ) -> None:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         if timeout_s < 0:
             raise ValueError(f"timeout_s must be >= 0 (0 disables the limit), got {timeout_s}")
         self.html_backend: HtmlBackend = "cleaned" if backend in ("auto", "wet") else backend
+        if fallback_fraction and backend not in ("auto", "cleaned"):
+            raise ValueError(f"fallback_fraction needs backend auto or cleaned, not {backend!r}")
+        self.fallback = fallback_for(fallback_fraction, trafilatura_favor)
 
     def apply(self, doc: Document) -> Document | Drop:
         cfg = self.config
@@ -83,6 +94,7 @@ class ExtractText(Step):
             max_bytes=cfg["max_bytes"],
             timeout_s=float(cfg["timeout_s"]),
             trafilatura_favor=cfg["trafilatura_favor"],
+            fallback=self.fallback,
             where=where,
         )
         content, doc.content = doc.content, None
