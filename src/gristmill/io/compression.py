@@ -16,6 +16,9 @@ anonymous temporary file (a single-member file of gigabytes is held on disk, not
 Our own writers start a new member/frame every `FRAME_BYTES`, so reading them back never
 spills. A member cut short by the end of the input has no check to pass: its bytes are
 yielded and the cut is reported (`StreamError` with ``truncated``).
+
+`EndCheck` follows the same members/frames as bytes arrive, without keeping their output, to
+tell whether a transfer whose server announced no size stopped at a place a file can end.
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ Every transfer is resumable and atomic: bytes go to ``<name>.part``, a retry aft
 connection or a rerun after a crash continues with ``Range: bytes=<size>-`` (restarting from zero
 when a server ignores Range), the final size is checked against Content-Length / Content-Range,
 and only then is ``.part`` renamed to the final name. A final name therefore always holds a
-complete, checked file, and an existing one is skipped without any request.
+complete, checked file, and an existing one is skipped without any request. A server that
+announces no size ends the body by closing the connection: a ``.gz`` / ``.zst`` file must then
+hold a whole gzip/zstd stream (not empty, its magic bytes first, its last member/frame ended),
+else the transfer is resumed or fails naming the URL. A cut exactly at a member boundary (one
+gzip member per WARC record) leaves a shorter file that is itself whole: no client can see it.
 
 With ``records=N`` only the first N WARC records of each file are kept (see
 `gristmill.io.warc_prefix`); the transfer stops once they are in. The sample is named

@@ -170,14 +170,14 @@ class _ResumingStream(io.RawIOBase):
         """Why the stream of an input that announced no size cannot end here (or None);
         ``confirmed``: the server says that the file ends here."""
         problem = self._end.problem()
-        if problem is not None:
+        if problem is not None and problem.truncated:
             reason = f"no size announced and the file is incomplete ({problem})"
             if confirmed:
                 raise DownloadError(f"could not download {self._url}: {reason}, and the server "
                                     "says the file ends there (it is cut short at the source)")
             return reason
-        if self._end.checkable or confirmed:
-            return None
+        if problem is not None or self._end.checkable or confirmed:
+            return None  # (corrupt data is the reader's to report, as for a local file)
         if self._end.size == 0:
             suspect = "the body is empty"
         elif self._lines and self._end.last_byte != b"\n":
