@@ -687,3 +687,59 @@ def test_file_truncated_at_a_source_without_a_length_is_never_renamed_into_place
           pytest.raises(DownloadError, match="no size announced and the file is incomplete")):
         fetch_url(base_url + "cut.jsonl.gz", tmp_path / "cut.jsonl.gz", **FETCH)
     assert not (tmp_path / "cut.jsonl.gz").exists()
+
+
+@pytest.mark.parametrize("which", ["listing", "warc-file"])
+def test_no_length_and_a_close_before_any_byte_is_an_error_and_a_rerun_refetches(
+        mirror: Path, tmp_path: Path, capsys, which: str):
+    # Before: a 0-byte .warc.gz (or warc.paths.gz) was renamed into place as complete.
+    out = tmp_path / "out"
+    listing_path = "crawl-data/PAGES-2026/warc.paths.gz"
+    if which == "warc-file":  # the listing is already here, so the cut hits the WARC file
+        (out / listing_path).parent.mkdir(parents=True)
+        (out / listing_path).write_bytes((mirror / listing_path).read_bytes())
+    argv = ["download", "--crawl", "PAGES-2026", "--files", "1", "--out", str(out),
+            "--retries", "0", "--no-progress", "-q"]
+    with serve_directory(mirror, send_length=False, cut_after_bytes=0) as base_url:
+        assert main([*argv, "--base-url", base_url]) == 2
+    relative = listing_path if which == "listing" else PAGES_0
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == (f"gristmill download: error: could not download {base_url}{relative}: no "
+                    "size announced and the file is incomplete (truncated gzip stream at "
+                    "compressed byte 0: the body is empty, which a gzip file never is) (gave up "
+                    "after 1 attempt)")
+    assert not (out / relative).exists()
+    with serve_directory(mirror, send_length=False) as base_url:  # the rerun fetches it
+        assert main([*argv, "--base-url", base_url]) == 0
+    assert (out / PAGES_0).read_bytes() == (mirror / PAGES_0).read_bytes()
+
+
+@pytest.mark.parametrize("name, body, reason", [
+    ("x.warc.gz", b"<html>error page</html>",
+     "corrupt gzip stream at compressed byte 0: the body is not gzip data (it starts with "
+     "b'<html>er', not the gzip magic bytes)"),
+    ("x.jsonl.zst", b"", "truncated zstd stream at compressed byte 0: the body is empty, which "
+                         "a zstd file never is"),
+    ("x.jsonl.zst", gzip.compress(b"{}\n"), "the body is not zstd data"),
+], ids=["html-for-gz", "empty-zst", "gzip-for-zst"])
+def test_no_length_and_a_body_unlike_its_name_is_never_renamed_into_place(
+        tmp_path: Path, name: str, body: bytes, reason: str):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / name).write_bytes(body)
+    with (serve_directory(served, send_length=False) as base_url,
+          pytest.raises(DownloadError) as failure):
+        fetch_url(base_url + name, tmp_path / name, **FETCH)
+    assert f"could not download {base_url}{name}: no size announced" in str(failure.value)
+    assert reason in str(failure.value)
+    assert not (tmp_path / name).exists()
+
+
+def test_no_length_and_an_uncompressed_name_is_kept_with_a_warning(tmp_path: Path, caplog):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "x.warc").write_bytes(b"WARC/1.0\r\n\r\n")
+    with serve_directory(served, send_length=False) as base_url:
+        fetch_url(base_url + "x.warc", tmp_path / "x.warc", **FETCH)
+    assert (tmp_path / "x.warc").read_bytes() == b"WARC/1.0\r\n\r\n"
+    assert f"{base_url}x.warc: no size announced and not compressed" in caplog.text

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
 
 from gristmill.cli import main
+from gristmill.core.errors import GristmillError
 from gristmill.tokenize import load_tokenizer
 from gristmill.train import checkpoint as ckpt
 from gristmill.train.model import ModelConfig, Transformer
@@ -72,3 +77,60 @@ def test_quiet_export_prints_nothing(run, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""  # was: transformers' "Writing model shards" bar
     assert (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_checkpoint_and_exported_weights_have_the_usual_file_mode(run, tmp_path):
+    # Before: safetensors wrote them 0600, so another user's `export` of the run failed.
+    usual = 0o666 & ~_umask()
+    written = list((run / ckpt.CHECKPOINTS).rglob("*.safetensors"))
+    assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "hf"), "-q"]) == 0
+    written += list((tmp_path / "hf").glob("*.safetensors"))
+    assert len(written) >= 4 and {stat.S_IMODE(p.stat().st_mode) for p in written} == {usual}
+
+
+def _as_another_user(load, path: Path) -> str:
+    """What ``load(path)`` raises for a user who is not the file's owner ("" if nothing)."""
+    def attempt() -> str:
+        try:
+            load(path)
+        except GristmillError as exc:
+            return str(exc)
+        return ""
+
+    if os.geteuid() != 0:  # the file is root's or ours; chmod is enough
+        return attempt()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child drops root (which reads any file) for nobody
+        os.close(read_end)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            message = attempt()
+        except BaseException as exc:  # reported to the parent, whose assertion then fails
+            message = f"child failed: {exc!r}"
+        os.write(write_end, message.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return message
+
+
+def test_a_checkpoint_file_another_user_cannot_read_says_permission_denied():
+    # Before: safetensors's "No such file or directory" for a file that is there.
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # others may enter, as in a shared run folder
+        saved = ckpt.save_checkpoint(Path(folder), 1, {"w": torch.zeros(2)}, {}, [], {"step": 1})
+        model = saved / "model.safetensors"
+        assert _as_another_user(ckpt.load_model_tensors, saved) == ""  # the usual mode: readable
+        os.chmod(model, 0o600 if os.geteuid() == 0 else 0o000)  # (0600: what safetensors wrote)
+        assert _as_another_user(ckpt.load_model_tensors, saved) == (
+            f"{model}: unreadable checkpoint file (Permission denied)")

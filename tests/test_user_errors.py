@@ -174,8 +174,11 @@ def test_bff_refuses_an_expected_ngrams_far_below_what_it_sees(wiki, tmp_path, c
     # Before: a filter sized for 1 n-gram answered "seen" for everything; 77% was removed.
     line = _one_line(["dedup", "--method", "bff", "--expected-ngrams", "1", "--input", str(wiki),
                       "--output", str(tmp_path / "o"), "-q"], capsys)
-    assert line.startswith("gristmill dedup: error: the BFF filter received about ")
-    assert "far above the expected_ngrams 1 it was sized for" in line
+    # A filter for 1 n-gram is saturated: no count can be estimated, only a lower bound.
+    assert line.startswith("gristmill dedup: error: the BFF filter received so many distinct "
+                           "n-grams that all ")
+    assert "of its bits are set (about " in line and "inf" not in line
+    assert "or more), far above the expected_ngrams 1 it was sized for" in line
     assert not list((tmp_path / "o" / "documents").glob("*.jsonl.zst"))
     assert not (tmp_path / "o" / "stats.json").exists()
     assert main(["dedup", "--method", "bff", "--expected-ngrams", "100000", "--input", str(wiki),

@@ -363,15 +363,23 @@ def check_not_overfull(plan: BloomPlan, fill: float, config: BffConfig) -> None:
     n-grams: its false positives would remove unique paragraphs as duplicates.
 
     The distinct n-grams a filter holds follow from its share of set bits (Swamidass & Baldi
-    2007, J. Chem. Inf. Model. 47(3), eq. 3): ``n = -(m / k) ln(1 - X/m)``.
+    2007, J. Chem. Inf. Model. 47(3), eq. 3): ``n = -(m / k) ln(1 - X/m)``. A filter with every
+    bit set gives no estimate; filling all ``m`` bits takes about ``(m / k) ln m`` n-grams
+    (the coupon collector's expectation, ``k`` bits per n-gram), so it held at least about that.
     """
     if not config.expected_ngrams:
         return  # sized from the exact count: never overfull
     bits = plan.allocated_bytes * 8
-    held = float("inf") if fill >= 1.0 else -(bits / plan.hashers) * math.log1p(-fill)
+    if fill >= 1.0:
+        received = (f"so many distinct n-grams that all {bits:,} of its bits are set (about "
+                    f"{bits / plan.hashers * math.log(bits):,.0f} or more)")
+        held = float("inf")
+    else:
+        held = -(bits / plan.hashers) * math.log1p(-fill)
+        received = f"about {held:,.0f} distinct n-grams"
     if held > OVERFULL_FACTOR * config.expected_ngrams:
         raise GristmillError(
-            f"the BFF filter received about {held:,.0f} distinct n-grams, far above the "
+            f"the BFF filter received {received}, far above the "
             f"expected_ngrams {config.expected_ngrams:,} it was sized for: its false-positive "
             f"rate is about {fill ** plan.hashers:.2g}, not {config.fp_rate:g}; set "
             "expected_ngrams to the corpus's n-gram count (gristmill dedup plan), or 0 to "

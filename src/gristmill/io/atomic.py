@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -82,3 +82,26 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (see `atomic_output`)."""
     with atomic_output(path, durable=durable) as fh:
         fh.write(data)
+
+
+def _umask() -> int:
+    """The process umask: from ``/proc/self/status`` where Linux reports it (no change to the
+    process), else by setting and restoring it."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def give_usual_mode(paths: Iterable[Path]) -> None:
+    """Give files the permissions ``open()`` would have: ``0o666`` less the umask.
+
+    safetensors (and so ``save_pretrained``) creates its files with mode 0600, readable by
+    their owner only: a checkpoint or export another user should read would fail for them.
+    """
+    mode = 0o666 & ~_umask()
+    for path in paths:
+        os.chmod(path, mode)

@@ -16,6 +16,9 @@ anonymous temporary file (a single-member file of gigabytes is held on disk, not
 Our own writers start a new member/frame every `FRAME_BYTES`, so reading them back never
 spills. A member cut short by the end of the input has no check to pass: its bytes are
 yielded and the cut is reported (`StreamError` with ``truncated``).
+
+`EndCheck` follows the same members/frames as bytes arrive, without keeping their output, to
+tell whether a transfer whose server announced no size stopped at a place a file can end.
 """
 
 from __future__ import annotations
@@ -140,6 +143,46 @@ class _Held:
         return lines + (1 if last and last != b"\n" else 0)
 
 
+class _Members:
+    """Push decompression of a multi-member gzip / multi-frame zstd stream, piece by piece.
+
+    ``feed`` yields ``(output, ended)``: ``ended`` is True when a member/frame ended with that
+    output and its check passed. ``consumed`` counts the compressed bytes fed before the
+    current piece; ``inside`` is True while a member/frame has started and not ended.
+    """
+
+    def __init__(self, codec: str) -> None:
+        self.codec = codec
+        self.consumed = 0
+        self._decompressor: _Decompressor | None = None
+
+    @property
+    def inside(self) -> bool:
+        return self._decompressor is not None
+
+    def feed(self, data: bytes) -> Iterator[tuple[bytes, bool]]:
+        """Decompress ``data``; raises ``zlib.error`` / ``zstandard.ZstdError`` on bad data."""
+        while data:
+            if self._decompressor is None:
+                if self.codec == "gzip" and data[:1] == b"\x00" and not data.strip(b"\x00"):
+                    return  # zero padding after the last member (tape/block writers add it)
+                self._decompressor = _new_decompressor(self.codec)
+            out = self._decompressor.decompress(data)
+            if self._decompressor.eof:  # the member/frame ended and its check passed
+                rest = self._decompressor.unused_data
+                self.consumed += len(data) - len(rest)
+                data = rest
+                self._decompressor = None
+                yield out, True
+            else:
+                self.consumed += len(data)
+                data = b""
+                yield out, False
+
+
+_CODEC_ERRORS = (zlib.error, zstandard.ZstdError)
+
+
 def iter_decompressed(stream: BinaryIO, codec: str) -> Iterator[bytes]:
     """Yield the decompressed bytes of ``stream`` in pieces, each member/frame once verified.
 
@@ -151,35 +194,118 @@ def iter_decompressed(stream: BinaryIO, codec: str) -> Iterator[bytes]:
         while chunk := stream.read(READ_SIZE):
             yield chunk
         return
-    errors = (zlib.error, zstandard.ZstdError)
-    decompressor: _Decompressor | None = None
+    members = _Members(codec)
     held = _Held()
-    consumed = 0
     while chunk := stream.read(READ_SIZE):
         for start in range(0, len(chunk), _FEED_SIZE):
-            data = chunk[start:start + _FEED_SIZE]
-            while data:
-                if decompressor is None:
-                    if codec == "gzip" and data[:1] == b"\x00" and not data.strip(b"\x00"):
-                        break  # zero padding after the last member (tape/block writers add it)
-                    decompressor = _new_decompressor(codec)
-                try:
-                    out = decompressor.decompress(data)
-                except errors as exc:
-                    raise StreamError(codec, consumed, False, str(exc), held.discard()) from exc
-                if out:
-                    held.add(out)
-                if decompressor.eof:  # the member/frame ended and its check passed
-                    yield from held.release()
-                    consumed += len(data) - len(decompressor.unused_data)
-                    data = decompressor.unused_data
-                    decompressor = None
-                else:
-                    consumed += len(data)
-                    data = b""
-    if decompressor is not None:
+            try:
+                for out, ended in members.feed(chunk[start:start + _FEED_SIZE]):
+                    if out:
+                        held.add(out)
+                    if ended:
+                        yield from held.release()
+            except _CODEC_ERRORS as exc:
+                raise StreamError(codec, members.consumed, False, str(exc),
+                                  held.discard()) from exc
+    if members.inside:
         yield from held.release()
-        raise StreamError(codec, consumed, True, "input ends inside a compressed block")
+        raise StreamError(codec, members.consumed, True, "input ends inside a compressed block")
+
+
+def codec_of_name(name: str) -> str:
+    """"gzip" for a ``.gz`` name, "zstd" for ``.zst`` / ``.zstd``, else "none"."""
+    lowered = name.lower()
+    if lowered.endswith(".gz"):
+        return "gzip"
+    if lowered.endswith((".zst", ".zstd")):
+        return "zstd"
+    return "none"
+
+
+class EndCheck:
+    """Whether the bytes of a transfer so far end where the whole file may end.
+
+    For a body whose server announced no size, the end of the stream may be a closed
+    connection. A compressed file tells: every gzip member (RFC 1952) or zstd frame
+    (RFC 8878) that started must have ended and passed its check. ``promised`` is the codec
+    the file's name promises (`codec_of_name`): a body that is empty or lacks that codec's
+    magic bytes is then not the file. With "none" the first bytes decide, and a body without
+    magic bytes has no end that can be checked (`checkable` stays False).
+
+    What cannot be told: a cut exactly at a member/frame boundary (Common Crawl's WARC files
+    hold one gzip member per record) leaves a shorter file that is itself whole.
+
+    ``feed`` every byte from the first on, in order; they are decompressed and dropped.
+    """
+
+    def __init__(self, promised: str) -> None:
+        self.promised = promised
+        self.size = 0
+        self.last_byte = b""
+        self._head = b""  # the first bytes, until there are enough to tell the codec
+        self._members: _Members | None = None
+        self._decided = False
+        self._problem: StreamError | None = None
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the body holds compressed data whose members/frames are being followed."""
+        return self._members is not None
+
+    def feed(self, data: bytes) -> None:
+        self.size += len(data)
+        self.last_byte = data[-1:] or self.last_byte
+        if self._problem is not None:
+            return
+        if not self._decided:
+            self._head += data
+            if len(self._head) < len(ZSTD_MAGIC):
+                return
+            data, self._head = self._head, b""
+            self._decide(data)
+        self._inflate(data)
+
+    def _inflate(self, data: bytes) -> None:
+        if self._members is None or self._problem is not None:
+            return
+        try:
+            for start in range(0, len(data), _FEED_SIZE):
+                for _ in self._members.feed(data[start:start + _FEED_SIZE]):
+                    pass
+        except _CODEC_ERRORS as exc:
+            self._problem = StreamError(self._members.codec, self._members.consumed, False,
+                                        str(exc))
+
+    def _decide(self, head: bytes) -> None:
+        """Pick the codec from the first bytes (at least 4, or all there are)."""
+        self._decided = True
+        found = codec_of(head)
+        codec = found if self.promised == "none" else self.promised
+        magic = GZIP_MAGIC if codec == "gzip" else ZSTD_MAGIC
+        if found != codec and not (len(head) < len(magic) and magic.startswith(head)):
+            self._problem = StreamError(
+                codec, 0, False, f"the body is not {codec} data (it starts with "
+                f"{head[:8]!r}, not the {codec} magic bytes)")
+        elif codec != "none":
+            self._members = _Members(codec)
+
+    def problem(self) -> StreamError | None:
+        """Why the bytes fed so far are not a whole file; None when they may be."""
+        if not self._decided:
+            if self.size == 0:
+                if self.promised == "none":
+                    return None  # nothing promised: an empty body may be an empty file
+                return StreamError(self.promised, 0, True,
+                                   f"the body is empty, which a {self.promised} file never is")
+            head, self._head = self._head, b""  # fewer than 4 bytes: a cut body
+            self._decide(head)
+            self._inflate(head)
+        if self._problem is not None:
+            return self._problem
+        if self._members is not None and self._members.inside:
+            return StreamError(self._members.codec, self._members.consumed, True,
+                               "input ends inside a compressed block")
+        return None
 
 
 class CompressedSink(Protocol):

@@ -10,7 +10,11 @@ Every transfer is resumable and atomic: bytes go to ``<name>.part``, a retry aft
 connection or a rerun after a crash continues with ``Range: bytes=<size>-`` (restarting from zero
 when a server ignores Range), the final size is checked against Content-Length / Content-Range,
 and only then is ``.part`` renamed to the final name. A final name therefore always holds a
-complete, checked file, and an existing one is skipped without any request.
+complete, checked file, and an existing one is skipped without any request. A server that
+announces no size ends the body by closing the connection: a ``.gz`` / ``.zst`` file must then
+hold a whole gzip/zstd stream (not empty, its magic bytes first, its last member/frame ended),
+else the transfer is resumed or fails naming the URL. A cut exactly at a member boundary (one
+gzip member per WARC record) leaves a shorter file that is itself whole: no client can see it.
 
 With ``records=N`` only the first N WARC records of each file are kept (see
 `gristmill.io.warc_prefix`); the transfer stops once they are in. The sample is named
@@ -48,7 +52,7 @@ from rich.progress import (
 
 from gristmill.core.errors import InputError
 from gristmill.io.atomic import sync
-from gristmill.io.compression import StreamError, codec_of, iter_decompressed
+from gristmill.io.compression import EndCheck, StreamError, codec_of_name
 from gristmill.io.http import NotFoundError, OpenedResource, TransientError, join_location
 from gristmill.io.resumable import (
     ResumableReader,
@@ -363,7 +367,7 @@ def fetch_url(
                 break
             # No size was announced, so the end of the stream may be a closed connection:
             # a compressed file must end with a whole gzip member / zstd frame.
-            damage = _unfinished(t.part)
+            damage = _unfinished(t.part, url)
             if damage is None:
                 break
             if not damage.truncated:
@@ -381,22 +385,21 @@ def _truncate(fh: BinaryIO) -> None:
     fh.truncate()
 
 
-def _unfinished(path: Path) -> StreamError | None:
-    """Why a gzip/zstd file does not end with a whole member/frame (or is corrupt); None
-    when it does, or when it is not compressed (nothing to check)."""
+def _unfinished(path: Path, url: str) -> StreamError | None:
+    """Why a file whose server announced no size is not whole; None when it may be.
+
+    A name ending in ``.gz`` / ``.zst`` must hold a whole gzip/zstd stream: an empty or
+    non-gzip body is refused, and so is one that ends inside a member/frame (see
+    `EndCheck`). A file that is not compressed has no end to check (a warning says so).
+    """
+    check = EndCheck(codec_of_name(path.name.removesuffix(".part")))
     with path.open("rb") as fh:
-        codec = codec_of(fh.read(4))
-        fh.seek(0)
-        if codec == "none":
-            log.warning("%s: no size announced and not compressed; completeness not checked",
-                        path)
-            return None
-        try:
-            for _ in iter_decompressed(fh, codec):
-                pass
-        except StreamError as exc:
-            return exc
-    return None
+        while chunk := fh.read(_FILE_CHUNK):
+            check.feed(chunk)
+    problem = check.problem()
+    if problem is None and not check.checkable:
+        log.warning("%s: no size announced and not compressed; completeness not checked", url)
+    return problem
 
 
 def sample_name(filename: str, records: int) -> str:

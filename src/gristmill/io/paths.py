@@ -18,8 +18,9 @@ from typing import Any, BinaryIO
 
 import xxhash
 
-from gristmill.core.errors import InputError
-from gristmill.io.formats import is_document_file, split_extension
+from gristmill.core.errors import DownloadError, InputError
+from gristmill.io.compression import EndCheck, codec_of_name
+from gristmill.io.formats import file_name, is_document_file, split_extension
 from gristmill.io.http import NotFoundError, is_http_url, local_path, open_resource
 from gristmill.io.resumable import ResumableReader
 
@@ -140,14 +141,57 @@ class _ResumingStream(io.RawIOBase):
     that breaks or closes early is resumed with a Range request and retried, and a stream that
     cannot be completed raises `DownloadError` instead of ending early. It answers ``tell()``
     (fastwarc asks for positions: record offsets are positions).
+
+    A server that announces no size ends the body by closing the connection, so a cut looks
+    like the end. While no size is known the bytes also go through an `EndCheck`: a gzip/zstd
+    input (by name or magic bytes) must end with a whole member/frame, else the transfer is
+    resumed where it broke, or fails once the retries are spent or the server confirms that
+    the file ends there (it is cut short at the source); an empty body is no gzip or zstd file
+    either. An uncompressed body that looks cut (empty, or a text format not ending in a
+    newline) is asked for again, with Range from where it stopped; it is taken as the whole
+    file when the server confirms that size (416), or with a warning when the retries run out.
+    What no client can tell without a size: a cut at a line end of an uncompressed input
+    (warned about), or exactly at a member/frame boundary of a compressed one (Common Crawl's
+    WARC files hold one gzip member per record); such a prefix is itself a whole file.
     """
 
     def __init__(self, url: str) -> None:
         super().__init__()
-        self._reader = ResumableReader(url)
+        self._url = url
+        name = file_name(url)
+        self._end = EndCheck(codec_of_name(name))
+        self._lines = not name.lower().endswith(".parquet")  # text formats end with "\n"
+        self._reader = ResumableReader(url, check_end=self._check_end)
         self._chunks = self._reader.chunks(_STREAM_CHUNK)
         self._pending = b""
         self._position = 0
+
+    def _check_end(self, confirmed: bool) -> str | None:
+        """Why the stream of an input that announced no size cannot end here (or None);
+        ``confirmed``: the server says that the file ends here."""
+        problem = self._end.problem()
+        if problem is not None and problem.truncated:
+            reason = f"no size announced and the file is incomplete ({problem})"
+            if confirmed:
+                raise DownloadError(f"could not download {self._url}: {reason}, and the server "
+                                    "says the file ends there (it is cut short at the source)")
+            return reason
+        if problem is not None or self._end.checkable or confirmed:
+            return None  # (corrupt data is the reader's to report, as for a local file)
+        if self._end.size == 0:
+            suspect = "the body is empty"
+        elif self._lines and self._end.last_byte != b"\n":
+            suspect = "the body does not end with a newline"
+        else:
+            log.warning("%s: no size announced and not compressed: a cut at a line end cannot "
+                        "be told from the end of the file", self._url)
+            return None
+        budget = self._reader.budget
+        if budget.failures < budget.retries:
+            return f"no size announced and {suspect} (a connection closed early?)"
+        log.warning("%s: no size announced and %s after %d attempt(s); taken as the end of "
+                    "the file", self._url, suspect, budget.failures + 1)
+        return None
 
     def readable(self) -> bool:
         return True
@@ -155,6 +199,8 @@ class _ResumingStream(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if not self._pending:
             self._pending = next(self._chunks, b"")
+            if self._reader.total is None:  # (once a size is announced, it is what counts)
+                self._end.feed(self._pending)
         count = min(len(buffer), len(self._pending))
         buffer[:count] = self._pending[:count]
         self._pending = self._pending[count:]

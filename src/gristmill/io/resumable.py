@@ -10,6 +10,13 @@ either continues or raises `DownloadError` once the retries are spent.
 
 Retries count consecutive failures without progress: a link that keeps breaking but keeps
 delivering bytes finishes; one that delivers nothing gives up after ``retries``.
+
+A server that announces no size ends its body by closing the connection, so a break looks
+like the end. A caller that can tell (a gzip/zstd file must end with a whole member/frame,
+see `gristmill.io.compression.EndCheck`) passes ``check_end``: a reason it returns is spent
+as a failed attempt and the transfer resumes at its position, like any other break. The
+resumed request asks for ``Range: bytes=<position>-``; a server that answers 416 with that
+very size confirms that the file ends there (``check_end`` is then told so).
 """
 
 from __future__ import annotations
@@ -121,8 +128,9 @@ class ResumableReader:
     """The bytes of ``url`` from ``start`` to its end, reconnecting after every break.
 
     ``chunks(size)`` yields pieces in order; ``position`` is the offset of the next byte and
-    ``total`` the announced size (None when the server announced none: the stream's end is
-    then its end). A server that ignores Range answers from byte 0: the bytes already
+    ``total`` the size announced by any answer so far (None while none announced one: the
+    stream's end is then its end unless ``check_end``, called there, returns why it cannot
+    be). A server that ignores Range answers from byte 0: the bytes already
     delivered are skipped, or, when ``on_restart`` is given, it is called and the bytes are
     delivered again from 0 (a caller that appends to a file truncates it there). ``on_open``
     is called with each opened response and the position it continues at.
@@ -140,6 +148,7 @@ class ResumableReader:
         timeout: float = DEFAULT_TIMEOUT_S,
         on_restart: Callable[[], None] | None = None,
         on_open: Callable[[OpenedResource, int], None] | None = None,
+        check_end: Callable[[bool], str | None] | None = None,
     ) -> None:
         self.url = url
         self.position = start
@@ -148,6 +157,7 @@ class ResumableReader:
         self.timeout = timeout
         self.on_restart = on_restart
         self.on_open = on_open
+        self.check_end = check_end
         self._opened: OpenedResource | None = None
 
     def chunks(self, size: int) -> Iterator[bytes]:
@@ -155,8 +165,12 @@ class ResumableReader:
             while True:
                 opened = open_from(self.url, self.position, timeout=self.timeout,
                                    budget=self.budget)
-                if opened is None:  # the position is exactly the end
-                    return
+                if opened is None:  # the server says the position is exactly the end
+                    reason = self._unfinished(confirmed=True)
+                    if reason is None:
+                        return
+                    self.budget.failed(reason)
+                    continue
                 self._opened = opened
                 skip = self._continue_at(opened)
                 attempt_start = self.position
@@ -179,18 +193,29 @@ class ResumableReader:
                     self.budget.failed(exc.reason, progressed=self.position > attempt_start)
                     continue
                 self._close()
-                if self.total is None or self.position == self.total:
+                if self.total is None:
+                    reason = self._unfinished(confirmed=False)
+                    if reason is None:
+                        return
+                elif self.position == self.total:
                     return
-                self.budget.failed(
-                    f"connection closed after {self.position:,} of {self.total:,} bytes",
-                    progressed=self.position > attempt_start,
-                )
+                else:
+                    reason = f"connection closed after {self.position:,} of {self.total:,} bytes"
+                self.budget.failed(reason, progressed=self.position > attempt_start)
         finally:
             self._close()
 
+    def _unfinished(self, *, confirmed: bool) -> str | None:
+        """Why a stream with no announced size cannot end at ``position`` (None: it can);
+        ``confirmed``: the server answered that the resource ends there."""
+        if self.total is not None or self.check_end is None:
+            return None
+        return self.check_end(confirmed)
+
     def _continue_at(self, opened: OpenedResource) -> int:
         """Bytes of ``opened`` to skip so that it continues at ``position``."""
-        self.total = opened.total
+        if opened.total is not None:  # (a size once announced stays known)
+            self.total = opened.total
         skip = 0
         if opened.start != self.position:  # the server ignored Range and sends from byte 0
             if self.on_restart is not None:

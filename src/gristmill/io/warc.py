@@ -36,7 +36,7 @@ from fastwarc.warc import ArchiveIterator, WarcHeader, WarcRecord, WarcRecordTyp
 from gristmill.core.document import Document
 from gristmill.core.errors import RecordError
 from gristmill.io.base import DocumentReader
-from gristmill.io.compression import StreamError, codec_of, iter_decompressed
+from gristmill.io.compression import StreamError, codec_of, codec_of_name, iter_decompressed
 from gristmill.io.formats import ARC_MAGIC, ARC_UNSUPPORTED, GZIP_MAGIC, decompressed_head
 from gristmill.io.http import local_path
 from gristmill.io.http_payload import decode_body
@@ -56,15 +56,6 @@ _H_CONTENT_TYPE = WarcHeader.CONTENT_TYPE
 _H_REFERS_TO = WarcHeader.WARC_REFERS_TO
 _H_TRUNCATED = WarcHeader.WARC_TRUNCATED
 _SNIFF_BYTES = 1 << 12
-
-
-def _suffix_codec(name: str) -> str:
-    lowered = name.lower()
-    if lowered.endswith(".gz"):
-        return "gzip"
-    if lowered.endswith((".zst", ".zstd")):
-        return "zstd"
-    return "none"
 
 
 def _strip_brackets(value: str | None) -> str | None:
@@ -146,7 +137,7 @@ class WarcReader(DocumentReader):
             codec = codec_of(head)
             # fastwarc's own file reader (the fastest path) picks gzip/zstd by file suffix, so
             # use it only when the suffix tells the truth (not for "example.warc.gz.bad").
-            native = _suffix_codec(local.name) == codec
+            native = codec_of_name(local.name) == codec
         progress = _Progress()
         broken = yield from self._read_pass(progress, native=native)
         if broken:

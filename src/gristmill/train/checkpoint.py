@@ -29,7 +29,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from gristmill.core.errors import GristmillError
-from gristmill.io.atomic import write_atomic
+from gristmill.io.atomic import give_usual_mode, write_atomic
 from gristmill.io.run_folder import (  # noqa: F401  (the layout, re-exported for callers)
     CHECKPOINTS,
     LATEST,
@@ -82,6 +82,7 @@ def save_checkpoint(
     save_file(model_sd, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     save_file(optim_tensors, str(tmp / "optimizer.safetensors"))
     save_file(_rng_tensors(), str(tmp / "rng.safetensors"))
+    give_usual_mode(tmp.glob("*.safetensors"))
     (tmp / "state.json").write_text(json.dumps(state | {"param_groups": param_groups}, indent=1))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -94,7 +95,18 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors raises its own SafetensorError (not an OSError)
-        raise GristmillError(f"{path}: unreadable checkpoint file ({exc})") from exc
+        raise GristmillError(f"{path}: unreadable checkpoint file ({_os_reason(path) or exc})"
+                             ) from exc
+
+
+def _os_reason(path: Path) -> str | None:
+    """Why the OS refuses to open ``path`` (None if it opens): safetensors reports every
+    failure to open as "No such file or directory", a permission denied too."""
+    try:
+        with path.open("rb"):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def load_model_tensors(ckpt: Path) -> dict[str, torch.Tensor]:

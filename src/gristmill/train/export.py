@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from gristmill.core.errors import GristmillError
+from gristmill.io.atomic import give_usual_mode
 from gristmill.tokenize.vocab import EOT_TOKEN, load_tokenizer, tokenizer_sha256
 from gristmill.train import checkpoint as ckpt
 from gristmill.train.model import ModelConfig
@@ -121,6 +122,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, fmt: str = "hf", 
         raise GristmillError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
+    give_usual_mode(out.glob("*.safetensors"))
     used = _export_tokenizer(state, out, tokenizer, cfg.seq_len)
     (out / "gristmill_export.json").write_text(json.dumps({
         "checkpoint": str(src.resolve()),
