@@ -3,6 +3,10 @@
 With ``GRISTMILL_STRICT_TESTS=1`` (set by ``.ci/run``) a skipped test is a failure: in CI the
 shared data, Ray, datatrove and every other test dependency must be there, so the suite can
 never pass by skipping what it was meant to check.
+
+Ray starts once for the suite (``ray_local``), not once per module: the modules whose tests
+use it run last and one after another, then the multi-node cluster test (its own cluster),
+and Ray is shut down after the last test that needs it.
 """
 
 from __future__ import annotations
@@ -57,6 +61,75 @@ def canary_run(shared_data, tmp_path_factory) -> Path:
         train(get_scale("cpu-micro"), TrainOptions(data=str(tokens), out=str(root / "run"), max_steps=36,
                                                    quiet=True))
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def three_warcs(shared_data) -> list[str]:
+    """The first three PAGES-2026 WARC files (100 records each)."""
+    from test_executors import PAGES
+
+    return [str(p) for p in sorted((shared_data / PAGES).glob("pages-*.warc.gz"))[:3]]
+
+
+@pytest.fixture(scope="session")
+def local_recipe_run(shared_data, three_warcs, tmp_path_factory):
+    """``run(recipe)``: the shipped recipe run on the local executor (2 workers, dropped
+    documents kept) over `three_warcs`, once per recipe for the session; the Ray tests
+    compare their output with it. Returns (result, run folder)."""
+    from gristmill.engine.pipeline import Pipeline
+
+    runs: dict[str, tuple] = {}
+
+    def run(recipe: str):
+        if recipe not in runs:
+            out = tmp_path_factory.mktemp(f"local-{recipe}") / "run"
+            result = Pipeline.from_recipe(recipe, assets=shared_data / "filters").run(
+                three_warcs, out, workers=2, keep_dropped=True)
+            runs[recipe] = (result, out)
+        return runs[recipe]
+
+    return run
+
+
+# Modules run last, in this order: those using the shared local Ray, then the one that starts
+# a cluster of its own (a process has one Ray session at a time).
+RAY_CLUSTER_MODULE = "test_ray_cluster.py"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Group whole modules (module fixtures stay set up once) so Ray starts once."""
+    ray_modules = {item.path for item in items if "ray_local" in getattr(item, "fixturenames", ())}
+
+    def group(item: pytest.Item) -> int:
+        return 2 if item.path.name == RAY_CLUSTER_MODULE else int(item.path in ray_modules)
+
+    items.sort(key=group)  # stable: the order inside each group is kept
+
+
+@pytest.fixture(scope="session")
+def _ray_shutdown_at_exit():
+    yield
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def ray_local(request: pytest.FixtureRequest, _ray_shutdown_at_exit):
+    """A local Ray instance (2 CPUs) shared by the tests that use it: started on first use
+    (about 10 s with its workers' imports on a loaded 2-core machine) and shut down after the
+    last test that asks for it."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    items = request.session.items
+    later = items[items.index(request.node) + 1:] if request.node in items else []
+    if not any("ray_local" in getattr(item, "fixturenames", ()) for item in later):
+        request.addfinalizer(ray.shutdown)
+    return ray
 
 
 @pytest.hookimpl(hookwrapper=True)

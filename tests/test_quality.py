@@ -160,7 +160,7 @@ def test_top_fraction_output_is_identical_for_any_worker_count(scored, tmp_path)
 
 
 @pytest.mark.ray
-def test_top_fraction_on_ray_matches_local(scored, tmp_path):
+def test_top_fraction_on_ray_matches_local(scored, ray_local, tmp_path):
     a, _ = _top(scored, tmp_path / "local", 0.2, workers=2)
     b, _ = _top(scored, tmp_path / "ray", 0.2, executor="ray", workers=2)
     assert a == b
