@@ -16,6 +16,12 @@ from pathlib import Path
 
 import pytest
 
+# torch, numpy's BLAS and every process the tests start (CLI runs, pool workers, Ray) compute on
+# one thread: the models and arrays here are tiny, and OpenMP threads spinning at barriers on a
+# shared 2-core machine cost twice the CPU for no gain (the memorization analysis: 15 s of CPU
+# on two threads, 6.5 s on one). Set before any test module imports torch; CI may override it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 STRICT = os.environ.get("GRISTMILL_STRICT_TESTS") == "1"
 
@@ -29,20 +35,29 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_run(shared_data, tmp_path_factory) -> Path:
-    """A tiny model (cpu-micro, 30 steps on real Wikipedia and Stack Exchange text, 512-token
-    BPE): a run folder with checkpoints, shared by every test that needs a trained model."""
+def micro_tokens(shared_data, tmp_path_factory) -> Path:
+    """A token folder (128-token rows) of 120 Wikipedia articles and 60 Stack Exchange threads
+    with a 512-token BPE trained on them; read only, by the tests that train on it."""
+    from lm_corpus import build_corpus, tokenize
+
+    root = tmp_path_factory.mktemp("micro_tokens")
+    corpus = build_corpus(shared_data, root, wiki_docs=120, forum_docs=60)
+    return tokenize(corpus, root / "tok", 128)
+
+
+@pytest.fixture(scope="session")
+def trained_run(micro_tokens) -> Path:
+    """A tiny model (cpu-micro, 30 steps on `micro_tokens`): a run folder with checkpoints,
+    shared by every test that needs a trained model. It lies beside the token folder, its
+    documents (``docs/``) and its BPE (``bpe512.json``)."""
     from gristmill.train.scales import get_scale
     from gristmill.train.trainer import TrainOptions, train
-    from lm_corpus import build_corpus, one_thread, tokenize
+    from lm_corpus import one_thread
 
-    root = tmp_path_factory.mktemp("trained_run")
-    corpus = build_corpus(shared_data, root, wiki_docs=120, forum_docs=60)
-    tokens = tokenize(corpus, root / "tok", 128)
+    run = micro_tokens.parent / "run"
     with one_thread():
-        train(get_scale("cpu-micro"), TrainOptions(data=str(tokens), out=str(root / "run"),
-                                                   max_steps=30, quiet=True))
-    return root / "run"
+        train(get_scale("cpu-micro"), TrainOptions(data=str(micro_tokens), out=str(run), max_steps=30, quiet=True))
+    return run
 
 
 @pytest.fixture(scope="session")

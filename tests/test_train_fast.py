@@ -22,7 +22,7 @@ from gristmill.train.hardware import _proc_flags, cpu_features, resolve_precisio
 from gristmill.train.model import Transformer, document_ids, lm_loss
 from gristmill.train.scales import Scale, get_scale
 from gristmill.train.trainer import ADAM_BETAS, ADAM_EPS, GRAD_CLIP, Run, TrainOptions, lr_at
-from lm_corpus import build_corpus, one_thread, tokenize
+from lm_corpus import one_thread
 
 # One layer, d 32: the smallest model with every part (qk-norm, RoPE, SwiGLU, z-loss), so that a
 # cold torch.compile of its forward and backward stays short on a loaded 2-core machine.
@@ -31,10 +31,8 @@ STEPS = 50
 
 
 @pytest.fixture(scope="module")
-def tokens(shared_data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("train_fast")
-    corpus = build_corpus(shared_data, root, wiki_docs=120, forum_docs=60)
-    return tokenize(corpus, root / "tok", 128)
+def tokens(micro_tokens):
+    return micro_tokens
 
 
 @pytest.fixture(scope="module")
