@@ -79,6 +79,19 @@ def canary_run(shared_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def canary_memorization(canary_run) -> dict:
+    """`gristmill analyze memorization` of `canary_run` (16 rows a chunk), written into the run
+    (its report shows it) and returned as read back from there."""
+    import json
+
+    from gristmill.cli import main
+    from gristmill.evaluate.memorization import OUTPUT
+
+    assert main(["analyze", "memorization", str(canary_run), "--samples", "16", "-q"]) == 0
+    return json.loads((canary_run / OUTPUT).read_text())
+
+
+@pytest.fixture(scope="session")
 def three_warcs(shared_data) -> list[str]:
     """The first three PAGES-2026 WARC files (100 records each)."""
     from test_executors import PAGES
