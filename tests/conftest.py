@@ -21,6 +21,10 @@ import pytest
 # shared 2-core machine cost twice the CPU for no gain (the memorization analysis: 15 s of CPU
 # on two threads, 6.5 s on one). Set before any test module imports torch; CI may override it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Ray started by a test (or by a CLI run a test starts) is its own local instance, never a
+# cluster another test run on this machine happens to have open (ray.cluster_utils.Cluster
+# advertises itself in /tmp/ray/ray_current_cluster, where a bare ray.init() would join it).
+os.environ.setdefault("RAY_ADDRESS", "local")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 STRICT = os.environ.get("GRISTMILL_STRICT_TESTS") == "1"
