@@ -96,6 +96,15 @@ def canary_memorization(canary_run) -> dict:
 
 
 @pytest.fixture(scope="session")
+def near_duplicates(shared_data, tmp_path_factory):
+    """The dedup tests' near-duplicate set (`dedup_corpus.near_duplicate_set`): labelled
+    documents and four .jsonl.zst shards, read only."""
+    from dedup_corpus import near_duplicate_set
+
+    return near_duplicate_set(shared_data, tmp_path_factory.mktemp("near-duplicates"))
+
+
+@pytest.fixture(scope="session")
 def three_warcs(shared_data) -> list[str]:
     """The first three PAGES-2026 WARC files (100 records each)."""
     from test_executors import PAGES

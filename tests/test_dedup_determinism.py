@@ -11,7 +11,7 @@ import time
 import orjson
 import pytest
 
-from dedup_corpus import folder_bytes, near_duplicate_set, run_step
+from dedup_corpus import folder_bytes, run_step
 from gristmill.engine.executors import LocalExecutor
 
 METHODS = [
@@ -23,8 +23,8 @@ METHODS = [
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory):
-    return near_duplicate_set(shared_data, tmp_path_factory.mktemp("determinism-corpus"))
+def corpus(near_duplicates):
+    return near_duplicates
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dedup_corpus import folder_bytes, near_duplicate_set
+from dedup_corpus import folder_bytes
 from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError
 from gristmill.core.step import Step
@@ -65,8 +65,8 @@ def test_filters_and_global_bff_on_three_nodes_equal_local(cluster, three_warcs,
     assert filter_pass["actors"] == NODES and filter_pass["actor_calls"] > 0
 
 
-def test_minhash_on_three_nodes_equals_local(cluster, shared_data, tmp_path):
-    _, shards = near_duplicate_set(shared_data, tmp_path / "corpus")
+def test_minhash_on_three_nodes_equals_local(cluster, near_duplicates, tmp_path):
+    _, shards = near_duplicates
     files = [str(p) for _, p in shards]
     steps = [{"minhash_dedup": {"verify": True}}]
     local = Pipeline.from_steps(steps).run(files, tmp_path / "local", workers=2, keep_dropped=True)
