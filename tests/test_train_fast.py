@@ -28,6 +28,9 @@ from lm_corpus import one_thread
 # cold torch.compile of its forward and backward stays short on a loaded 2-core machine.
 TINY = Scale("test-tiny", 32, 1, 2, 128, 512, 40_000, 1.0, 8, 3e-3, 3e-5, 0.033, 5, 1e-4)
 STEPS = 50
+# These tests compare numbers, not throughput: a given peak spares measuring one (MFU's
+# denominator), which takes 17 s for bf16 on a CPU without native bf16 matmuls.
+PEAK_TFLOPS = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,8 @@ def reference(tokens, tmp_path_factory):
     Qwen3 reference trained from them: losses per step and the first batch's gradients."""
     with one_thread():
         run = Run(TINY, TrainOptions(data=str(tokens), out=str(tmp_path_factory.mktemp("ref") / "run"),
-                                     max_steps=STEPS, precision="fp32", compile="off", quiet=True))
+                                     max_steps=STEPS, precision="fp32", compile="off", quiet=True,
+                                     peak_tflops=PEAK_TFLOPS))
         start = {k: v.clone() for k, v in run.model.state_dict().items()}
         return (start, *_hf_reference_losses(run.model, run.data, STEPS, run.warmup))
 
@@ -90,7 +94,7 @@ def test_fast_path_follows_stock_qwen3_for_50_steps(tokens, reference, tmp_path,
     start, theirs, hf_grads = reference
     with one_thread():
         run = Run(TINY, TrainOptions(data=str(tokens), out=str(tmp_path / "run"), max_steps=STEPS,
-                                     precision=precision, compile=compile, quiet=True))
+                                     precision=precision, compile=compile, quiet=True, peak_tflops=PEAK_TFLOPS))
         run.prepare()
         assert all(torch.equal(v, start[k]) for k, v in run.model.state_dict().items())
         # Gradients of the first batch, before any update: compiled graph against stock eager.
