@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup_corpus import near_duplicate_set, read_folder, run_step
+from dedup_corpus import read_folder, run_step
 from gristmill.dedup.bff import META_KEY, decide_batch
 from gristmill.dedup.bloom import BloomFilter
 from gristmill.dedup.plan import plan_bloom
@@ -41,8 +41,8 @@ def oldboth_reference(texts: list[str], n: int = 13, threshold: float = 0.8) -> 
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory):
-    return near_duplicate_set(shared_data, tmp_path_factory.mktemp("bff-corpus"))
+def corpus(near_duplicates):
+    return near_duplicates
 
 
 @pytest.mark.parametrize("batch", [300, 16384])

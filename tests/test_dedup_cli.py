@@ -7,7 +7,7 @@ import gzip
 import orjson
 import pytest
 
-from dedup_corpus import near_duplicate_set, read_folder
+from dedup_corpus import read_folder
 from gristmill.cli import main
 from gristmill.core.stats import StepStats
 from gristmill.dedup.bloom import BloomFilter
@@ -16,8 +16,8 @@ from gristmill.io.readers import read_documents
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory):
-    return near_duplicate_set(shared_data, tmp_path_factory.mktemp("cli-corpus"))
+def corpus(near_duplicates):
+    return near_duplicates
 
 
 @pytest.fixture(scope="module")

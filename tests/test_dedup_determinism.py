@@ -11,7 +11,7 @@ import time
 import orjson
 import pytest
 
-from dedup_corpus import folder_bytes, near_duplicate_set, run_step
+from dedup_corpus import folder_bytes, run_step
 from gristmill.engine.executors import LocalExecutor
 
 METHODS = [
@@ -23,8 +23,8 @@ METHODS = [
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory):
-    return near_duplicate_set(shared_data, tmp_path_factory.mktemp("determinism-corpus"))
+def corpus(near_duplicates):
+    return near_duplicates
 
 
 @pytest.fixture(scope="module")
@@ -99,20 +99,16 @@ def test_a_killed_run_resumes_to_identical_output(corpus, tmp_path):
 
 
 @pytest.mark.ray
-def test_ray_executor_gives_the_local_bytes(corpus, reference, tmp_path):
-    ray = pytest.importorskip("ray")
+def test_ray_executor_gives_the_local_bytes(corpus, reference, ray_local, tmp_path):
     from gristmill.engine.executors import make_executor
 
     _, inputs = corpus
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        executor = make_executor("ray", 2)
-        for i, (name, kwargs) in enumerate(METHODS):
-            # bff_dedup with one dedup shard runs its filter on Ray actors.
-            run_step(name, kwargs, inputs, tmp_path / str(i), executor=executor)
-            assert folder_bytes(tmp_path / str(i)) == reference[i], (name, kwargs)
-        executor.close()
-    finally:
-        ray.shutdown()
+    executor = make_executor("ray", 2)
+    for i, (name, kwargs) in enumerate(METHODS):
+        # bff_dedup with one dedup shard runs its filter on Ray actors.
+        run_step(name, kwargs, inputs, tmp_path / str(i), executor=executor)
+        assert folder_bytes(tmp_path / str(i)) == reference[i], (name, kwargs)
+    executor.close()
+    assert ray_local.is_initialized()  # closing an executor leaves a Ray it did not start
     marker = orjson.loads(next((tmp_path / "1" / "work" / "bff_dedup" / "filter").glob("*.done.json")).read_bytes())
     assert marker["actors"] == 2  # the global filter lived in two Ray actors

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dedup_corpus import near_duplicate_set, read_folder, run_step
+from dedup_corpus import read_folder, run_step
 from gristmill.dedup.nearsets import score
 from gristmill.dedup.scratch import ShardRef
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory):
-    return near_duplicate_set(shared_data, tmp_path_factory.mktemp("methods-corpus"))
+def corpus(near_duplicates):
+    return near_duplicates
 
 
 def _order(docs, inputs):

@@ -1,7 +1,7 @@
 """The same recipe gives byte-identical outputs on the local and Ray executors.
 
-One local Ray instance (num_cpus=2) is started for the whole module and every shipped
-curation recipe is run on it and on the local process pool over the same real WARCs.
+Every shipped curation recipe is run on the suite's local Ray instance (``ray_local``, 2
+CPUs) and on the local process pool over the same real WARCs.
 """
 
 from __future__ import annotations
@@ -19,14 +19,6 @@ RECIPES = ("raw", "refinedweb", "c4", "fineweb")
 PAGES = "commoncrawl/crawl-data/PAGES-2026/segments/sample/warc"
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def _digest(run_dir: Path) -> dict[str, str]:
     return {
         str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -41,17 +33,15 @@ def _decisions(run_dir: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_recipe_is_identical_on_local_and_ray(recipe, ray_session, shared_data: Path, tmp_path: Path):
-    inputs = [str(p) for p in sorted((shared_data / PAGES).glob("pages-*.warc.gz"))[:3]]
-    assets = shared_data / "filters"
-    local = Pipeline.from_recipe(recipe, assets=assets).run(
-        inputs, tmp_path / "local", workers=2, keep_dropped=True)
-    on_ray = Pipeline.from_recipe(recipe, assets=assets).run(
-        inputs, tmp_path / "ray", executor="ray", keep_dropped=True)
+def test_recipe_is_identical_on_local_and_ray(recipe, ray_local, local_recipe_run, three_warcs, shared_data: Path,
+                                              tmp_path: Path):
+    local, local_dir = local_recipe_run(recipe)
+    on_ray = Pipeline.from_recipe(recipe, assets=shared_data / "filters").run(
+        three_warcs, tmp_path / "ray", executor="ray", keep_dropped=True)
     assert local.stats["totals"]["accounted"]
     assert local.stats["totals"] == on_ray.stats["totals"]
-    assert _decisions(tmp_path / "local") == _decisions(tmp_path / "ray")
-    digests = _digest(tmp_path / "local")
+    assert _decisions(local_dir) == _decisions(tmp_path / "ray")
+    digests = _digest(local_dir)
     assert digests == _digest(tmp_path / "ray")
     assert any(k.startswith("documents/") for k in digests)
 

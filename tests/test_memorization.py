@@ -5,14 +5,13 @@ reproduced far above the floor, and chunks not yet seen score near zero."""
 from __future__ import annotations
 
 import itertools
-import json
 
 import numpy as np
 import pytest
 
 from gristmill.cli import main
 from gristmill.core.errors import GristmillError
-from gristmill.evaluate.memorization import OUTPUT, canary_probes, chunk_probes
+from gristmill.evaluate.memorization import canary_probes, chunk_probes
 from gristmill.io.run_folder import read_run_config
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.train.lm import load_language_model
@@ -21,9 +20,8 @@ from gristmill.train.lm import load_language_model
 pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
-def analysis(canary_run):
-    assert main(["analyze", "memorization", str(canary_run), "--samples", "16", "-q"]) == 0
-    return json.loads((canary_run / OUTPUT).read_text())
+def analysis(canary_memorization):
+    return canary_memorization
 
 
 def test_chunk_and_canary_bookkeeping_follows_the_data_order(analysis, canary_run):

@@ -37,8 +37,16 @@ def _stats(run_dir: Path) -> dict:
     return orjson.loads((run_dir / "stats.json").read_bytes())
 
 
-def test_raw_recipe_accounts_for_every_record(shared_data: Path, tmp_path: Path):
-    result = Pipeline.from_recipe("raw").run(_pages(shared_data, 3), tmp_path / "out", workers=1)
+@pytest.fixture(scope="module")
+def raw_six(shared_data: Path, tmp_path_factory) -> Path:
+    """The raw recipe over the first six PAGES-2026 files on one worker: the reference run."""
+    out = tmp_path_factory.mktemp("raw_six") / "run"
+    Pipeline.from_recipe("raw").run(_pages(shared_data, 6), out, workers=1)
+    return out
+
+
+def test_raw_recipe_accounts_for_every_record(local_recipe_run, tmp_path: Path):
+    result, out = local_recipe_run("raw")  # the first three PAGES-2026 files
     stats = result.stats
     totals = stats["totals"]
     assert totals["input_records"] == 300  # 100 response records per PAGES-2026 file
@@ -46,21 +54,19 @@ def test_raw_recipe_accounts_for_every_record(shared_data: Path, tmp_path: Path)
     assert totals["kept"] + totals["dropped"] + totals["errored"] == 300
     assert totals["kept"] > 280  # real pages: almost all have main text
     assert [s["name"] for s in stats["steps"]] == ["read", "extract_text"]
-    docs = sorted((tmp_path / "out" / "documents").glob("*.jsonl.zst"))
+    docs = sorted((out / "documents").glob("*.jsonl.zst"))
     assert len(docs) == 3
     for name in ("manifest.json", "errors.jsonl", "stats.json"):
-        assert (tmp_path / "out" / name).is_file()
-    manifest = orjson.loads((tmp_path / "out" / "manifest.json").read_bytes())
+        assert (out / name).is_file()
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
     assert manifest["recipe_hash"] == stats["recipe_hash"]
     assert manifest["versions"]["fastwarc"]
 
 
-def test_worker_count_does_not_change_outputs(shared_data: Path, tmp_path: Path):
-    inputs = _pages(shared_data, 4)
-    Pipeline.from_recipe("raw").run(inputs, tmp_path / "w1", workers=1)
-    Pipeline.from_recipe("raw").run(inputs, tmp_path / "w2", workers=2)
-    assert _digest(tmp_path / "w1") == _digest(tmp_path / "w2")
-    s1, s2 = _stats(tmp_path / "w1"), _stats(tmp_path / "w2")
+def test_worker_count_does_not_change_outputs(shared_data: Path, raw_six: Path, tmp_path: Path):
+    Pipeline.from_recipe("raw").run(_pages(shared_data, 6), tmp_path / "w2", workers=2)
+    assert _digest(raw_six) == _digest(tmp_path / "w2")
+    s1, s2 = _stats(raw_six), _stats(tmp_path / "w2")
     for a, b in zip(s1["steps"], s2["steps"], strict=True):
         assert {k: v for k, v in a.items() if k != "seconds"} == {
             k: v for k, v in b.items() if k != "seconds"
@@ -89,10 +95,9 @@ def test_other_recipe_into_same_output_is_refused(shared_data: Path, tmp_path: P
         other.run(inputs, tmp_path / "o", workers=1)
 
 
-def test_sigkill_then_rerun_gives_identical_outputs(shared_data: Path, tmp_path: Path):
+def test_sigkill_then_rerun_gives_identical_outputs(shared_data: Path, raw_six: Path, tmp_path: Path):
     inputs = _pages(shared_data, 6)
-    reference = tmp_path / "reference"
-    Pipeline.from_recipe("raw").run(inputs, reference, workers=1)
+    reference = raw_six
 
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "gristmill", "run", "raw", "--input", *inputs,

@@ -14,12 +14,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dedup_corpus import folder_bytes, near_duplicate_set
+from dedup_corpus import folder_bytes
 from gristmill.core.document import Document
 from gristmill.core.errors import GristmillError
 from gristmill.core.step import Step
 from gristmill.engine.pipeline import Pipeline
-from test_executors import PAGES, _decisions, _digest
+from test_executors import _decisions, _digest
 
 pytestmark = pytest.mark.ray
 NODES = 3
@@ -30,6 +30,8 @@ def cluster():
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
+    if ray.is_initialized():  # the suite's local Ray (`ray_local`): one session per process
+        ray.shutdown()
     # Workers are started by the raylets, which inherit this environment: the tests folder
     # must be importable there for the slow step below.
     tests_dir = str(Path(__file__).parent)
@@ -49,27 +51,22 @@ def cluster():
         os.environ["PYTHONPATH"] = old
 
 
-@pytest.fixture(scope="module")
-def inputs(shared_data) -> list[str]:
-    return [str(p) for p in sorted((shared_data / PAGES).glob("*.warc.gz"))[:3]]
-
-
-def test_filters_and_global_bff_on_three_nodes_equal_local(cluster, inputs, shared_data, tmp_path):
-    assets = shared_data / "filters"
-    local = Pipeline.from_recipe("refinedweb", assets=assets).run(inputs, tmp_path / "local", workers=2)
-    multi = Pipeline.from_recipe("refinedweb", assets=assets).run(
-        inputs, tmp_path / "multi", executor="ray", keep_work=True)
+def test_filters_and_global_bff_on_three_nodes_equal_local(cluster, three_warcs, local_recipe_run, shared_data,
+                                                           tmp_path):
+    local, local_dir = local_recipe_run("refinedweb")  # the same run test_executors compares with
+    multi = Pipeline.from_recipe("refinedweb", assets=shared_data / "filters").run(
+        three_warcs, tmp_path / "multi", executor="ray", keep_work=True, keep_dropped=True)
     assert local.stats["totals"] == multi.stats["totals"] and local.stats["totals"]["accounted"]
-    assert _decisions(tmp_path / "local") == _decisions(tmp_path / "multi")
-    assert _digest(tmp_path / "local") == _digest(tmp_path / "multi")
+    assert _decisions(local_dir) == _decisions(tmp_path / "multi")
+    assert _digest(local_dir) == _digest(tmp_path / "multi")
     # BFF ran as one filter spread over actors (one per node), not as a task of its own.
     [marker] = (tmp_path / "multi" / ".state").glob("stage-*/work/bff_dedup/filter/*.done.json")
     filter_pass = orjson.loads(marker.read_bytes())
     assert filter_pass["actors"] == NODES and filter_pass["actor_calls"] > 0
 
 
-def test_minhash_on_three_nodes_equals_local(cluster, shared_data, tmp_path):
-    _, shards = near_duplicate_set(shared_data, tmp_path / "corpus")
+def test_minhash_on_three_nodes_equals_local(cluster, near_duplicates, tmp_path):
+    _, shards = near_duplicates
     files = [str(p) for _, p in shards]
     steps = [{"minhash_dedup": {"verify": True}}]
     local = Pipeline.from_steps(steps).run(files, tmp_path / "local", workers=2, keep_dropped=True)
@@ -92,16 +89,18 @@ class SlowStep(Step):
         return doc
 
 
-def test_a_lost_node_fails_cleanly_or_is_retried_and_a_rerun_completes(cluster, inputs, tmp_path):
+def test_a_lost_node_fails_cleanly_or_is_retried_and_a_rerun_completes(cluster, three_warcs, tmp_path):
     c, workers = cluster
     steps = [{"extract_text": {}}, SlowStep(seconds=0.05)]
-    reference = Pipeline.from_steps(steps).run(inputs, tmp_path / "local", workers=1)
+    # The same steps without the delay (it passes documents through): the same output, 15 s sooner.
+    reference = Pipeline.from_steps([steps[0], SlowStep(seconds=0.0)]).run(three_warcs, tmp_path / "local",
+                                                                           workers=1)
     out = tmp_path / "multi"
     outcome: dict[str, object] = {}
 
     def run() -> None:
         try:
-            outcome["result"] = Pipeline.from_steps(steps).run(inputs, out, executor="ray")
+            outcome["result"] = Pipeline.from_steps(steps).run(three_warcs, out, executor="ray")
         except GristmillError as exc:
             outcome["error"] = exc
 
@@ -117,7 +116,7 @@ def test_a_lost_node_fails_cleanly_or_is_retried_and_a_rerun_completes(cluster, 
     if "error" in outcome:
         message = str(outcome["error"])
         assert "\n" not in message and "rerun" in message
-    rerun = Pipeline.from_steps(steps).run(inputs, out, executor="ray")
+    rerun = Pipeline.from_steps(steps).run(three_warcs, out, executor="ray")
     assert rerun.stats["totals"] == reference.stats["totals"]
     assert _digest(out) == _digest(tmp_path / "local")
     assert not list((out / "documents").glob(".*"))  # nothing half-written left in place

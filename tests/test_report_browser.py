@@ -32,10 +32,10 @@ def browser() -> str:
     pytest.skip(f"no headless browser ({', '.join(BROWSERS)}) on PATH; .ci/run installs Debian's chromium")
 
 
-def _chromium(browser: str, page: Path, tmp: Path, mode: str) -> tuple[str, str]:
-    """Run Chromium once (a fresh profile) on ``page``; returns (stdout, stderr)."""
-    args = [browser, *FLAGS, f"--user-data-dir={tmp / ('profile-' + mode)}"]
-    args += ["--dump-dom"] if mode == "dom" else [f"--screenshot={tmp / 'shot.png'}"]
+def _chromium(browser: str, page: Path, tmp: Path) -> tuple[str, str]:
+    """Run Chromium once (a fresh profile) on ``page``: the DOM after its scripts ran, and a
+    screenshot in ``tmp / "shot.png"``; returns (stdout, stderr)."""
+    args = [browser, *FLAGS, f"--user-data-dir={tmp / 'profile'}", "--dump-dom", f"--screenshot={tmp / 'shot.png'}"]
     done = subprocess.run([*args, page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout, done.stderr
@@ -62,7 +62,7 @@ def distinct_rows(png: Path) -> int:
 
 
 def _render_and_check(browser: str, page: Path, tmp: Path, expected: list[str], min_charts: int) -> str:
-    dom, err = _chromium(browser, page, tmp, "dom")
+    dom, err = _chromium(browser, page, tmp)
     console = [line for line in err.splitlines() if ":CONSOLE" in line]
     assert not console, console  # no console messages at all: no errors, no warnings
     assert 'id="report-errors" role="alert"></div>' in dom  # the page's own error banner stayed empty
@@ -70,7 +70,6 @@ def _render_and_check(browser: str, page: Path, tmp: Path, expected: list[str], 
         assert text in dom, text
     charts = int(dom.split('data-charts="', 1)[1].split('"', 1)[0])  # counted by the page's script
     assert charts >= min_charts
-    _, err = _chromium(browser, page, tmp, "shot")
     assert distinct_rows(tmp / "shot.png") > 200
     return dom
 
@@ -84,11 +83,8 @@ def evaluated_runs(trained_run, canary_run, shared_data):
     return trained_run, canary_run
 
 
-def test_training_report_renders_in_chromium(browser, evaluated_runs, tmp_path):
-    _, run = evaluated_runs
-    from gristmill.evaluate.memorization import analyze_memorization, write_memorization
-
-    write_memorization(run, analyze_memorization(run, samples=4))
+def test_training_report_renders_in_chromium(browser, evaluated_runs, canary_memorization, tmp_path):
+    _, run = evaluated_runs  # the canary run, its memorization analysed
     assert main(["report", str(run)]) == 0
     dom = _render_and_check(browser, run / "report.html", tmp_path,
                             ["Training loss", "Learning rate", "Gradient norm", "Memorization score per",

@@ -79,17 +79,12 @@ def test_batch_and_slab_sizes_do_not_change_the_output(corpus, tmp_path, monkeyp
 
 
 @pytest.mark.ray
-def test_ray_executor_gives_the_local_bytes(corpus, tmp_path):
-    ray = pytest.importorskip("ray")
+def test_ray_executor_gives_the_local_bytes(corpus, ray_local, tmp_path):
     args = ["--tokenizer", str(corpus["tokenizer"]), "--seq-len", "64", "--input", str(corpus["wiki"]),
             str(corpus["forum"]), "--chunks", "3", "--seed", "7", "-q", "--meco", "host"]
     assert main(["tokenize", *args, "--out", str(tmp_path / "local"), "--workers", "1"]) == 0
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        assert main(["tokenize", *args, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
-        assert ray.is_initialized()  # an existing Ray session is used, not shut down
-    finally:
-        ray.shutdown()
+    assert main(["tokenize", *args, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
+    assert ray_local.is_initialized()  # an existing Ray session is used, not shut down
     local, on_ray = _files(tmp_path / "local"), _files(tmp_path / "ray")
     assert local.keys() == on_ray.keys() and any(k.endswith(".spans.npy") for k in local)
     for name in local:

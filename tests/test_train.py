@@ -128,8 +128,9 @@ def test_checkpoint_documents_are_exactly_the_rows_read_before_it(tokens, traine
 
 def test_resume_after_kill_reproduces_the_uninterrupted_run(tokens, tmp_path):
     steps = ["--data", str(tokens), "--max-steps", "40", "--checkpoint-every", "10"]
-    whole = tmp_path / "whole"
-    assert _train_cli(*steps, "--out", str(whole)).wait() == 0
+    whole = tmp_path / "whole"  # uninterrupted, in this process: the other two are processes of their own
+    with one_thread():
+        assert main(["train", "--scale", "cpu-micro", "-q", *steps, "--out", str(whole)]) == 0
 
     cut = tmp_path / "cut"
     proc = _train_cli(*steps, "--out", str(cut))
@@ -165,7 +166,8 @@ def test_two_process_ddp_matches_one_process(tokens, tmp_path):
     common = ["--scale", "cpu-micro", "--data", str(tokens), "--max-steps", "15", "--precision", "fp32", "-q"]
     one = tmp_path / "one"
     two = tmp_path / "two"
-    assert _train_cli(*common[2:], "--out", str(one)).wait() == 0
+    with one_thread():
+        assert main(["train", *common, "--out", str(one)]) == 0
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "gristmill", "train",
                            *common, "--out", str(two)], env=subprocess_env(), capture_output=True, text=True)
