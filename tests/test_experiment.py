@@ -142,6 +142,8 @@ def test_paired_differences_use_students_t():
     assert paired([0.5, 0.6, 0.55], higher_is_better=False)["verdict"] == "worse"
     assert paired([0.5, 0.6, 0.55], higher_is_better=True)["verdict"] == "better"
     assert t975(1) == 12.706 and t975(100) == 1.96
+    # One item of 100 lost in every seed: no spread, so no verdict either way.
+    assert paired([-0.01, -0.01, -0.01], higher_is_better=True)["verdict"] == "same in every seed: no spread to test"
 
 
 def test_errors_name_the_dataset_or_arm(shared_data, tmp_path):

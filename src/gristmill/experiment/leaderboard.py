@@ -40,6 +40,10 @@ def paired(diffs: list[float], higher_is_better: bool) -> dict[str, Any]:
     lo, hi = m["value"] - half, m["value"] + half
     if m["n"] < 2 or lo != lo:
         verdict = "one seed: no interval"
+    elif m["se"] <= 1e-12 * max(1.0, abs(m["value"])):
+        # Every seed moved by the same amount (e.g. one item of 100 on an accuracy): a t interval
+        # of width zero would call it certain, but there is no spread to test it against.
+        verdict = "same in every seed: no spread to test"
     elif lo > 0 or hi < 0:
         better = (m["value"] > 0) == higher_is_better
         verdict = "better" if better else "worse"
