@@ -176,3 +176,17 @@ def test_an_empty_dataset_and_repeated_epochs_are_named(shared_data, tmp_path, c
     assert epochs > 1 and epochs == 2048 * 2000 / (exp.tokens("raw")["sequences"]["main"] * 128)
     err = capsys.readouterr().err
     assert f"warning: arm 'raw': the budget of 4,096,000 tokens repeats dataset 'raw' {epochs:.2f} times" in err
+
+
+@pytest.mark.ray
+def test_curation_stages_on_ray_give_the_local_documents(finished, ray_local, tmp_path):
+    spec, work, _ = finished
+    local = Experiment(load_experiment(spec), work).dataset_stage("resiliparse")
+    exp = Experiment(load_experiment(spec), tmp_path / "work", executor="ray")
+    on_ray = exp.dataset_stage("resiliparse")
+    assert on_ray.hash == local.hash  # the executor is not part of what a stage's output depends on
+    exp.dataset("resiliparse")
+    assert exp.run_log == ["datasets/resiliparse"]
+    for ray_file, local_file in zip(sorted((on_ray.folder / "run/documents").glob("*.jsonl.zst")),
+                                    sorted((local.folder / "run/documents").glob("*.jsonl.zst")), strict=True):
+        assert ray_file.read_bytes() == local_file.read_bytes()
