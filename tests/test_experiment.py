@@ -190,3 +190,18 @@ def test_curation_stages_on_ray_give_the_local_documents(finished, ray_local, tm
     for ray_file, local_file in zip(sorted((on_ray.folder / "run/documents").glob("*.jsonl.zst")),
                                     sorted((local.folder / "run/documents").glob("*.jsonl.zst")), strict=True):
         assert ray_file.read_bytes() == local_file.read_bytes()
+
+
+def test_shipped_experiments_validate_and_plan(shared_data, tmp_path, capsys):
+    experiments = Path(__file__).resolve().parents[1] / "experiments"
+    small = load_experiment(experiments / "dclm-small.yaml")
+    assert set(small.arms) == {"wet_full_page", "resiliparse", "raw", "refinedweb_bff", "dclm_baseline",
+                               "dclm_baseline_meco"} and small.train.seeds >= 3
+    # dclm-baseline reuses refinedweb_bff's output, which reuses raw's extraction.
+    exp = Experiment(small, tmp_path / "small")
+    assert exp.parent_dataset(small.datasets["dclm_baseline"]).name == "refinedweb_bff"
+    assert exp.parent_dataset(small.datasets["refinedweb_bff"]).name == "raw"
+    assert main(["experiment", str(experiments / "dclm-400m.yaml"), "--dry-run", "--work", str(tmp_path / "400m")]) == 0
+    plan = capsys.readouterr().out
+    assert "8,232,325,120 tokens = 7851 steps" in plan and "download 2000 warc file(s) of CC-MAIN-2024-51" in plan
+    assert "missing here: squad, coqa" in plan and "assumed 8×H100" in plan
