@@ -32,24 +32,18 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 def run(args: argparse.Namespace) -> int:
     from gristmill.experiment.leaderboard import render_text
-    from gristmill.experiment.plan import build_plan, render_plan, write_plan
-    from gristmill.experiment.runner import Experiment
+    from gristmill.experiment.plan import build_plan, render_plan
+    from gristmill.experiment.runner import Experiment, run_experiment
     from gristmill.experiment.spec import load_experiment
 
     spec = load_experiment(args.experiment, seeds=args.seeds)
     work = args.work or Path("out") / "experiments" / spec.name
-    exp = Experiment(spec, work, executor=args.executor, workers=args.workers)
     if args.dry_run:
-        plan = build_plan(exp)
-        print(render_plan(plan))
+        print(render_plan(build_plan(Experiment(spec, work, executor=args.executor, workers=args.workers))))
         return 0
-    import time
-
-    started = time.perf_counter()
-    write_plan(build_plan(exp, measure=False), work)
-    board = exp.run()
-    elapsed = time.perf_counter() - started
-    print(render_text(board))
-    print(f"\n{len(exp.run_log)} stage(s) run, {len(exp.reused_log)} reused, in {elapsed:.1f} s", file=sys.stderr)
+    result = run_experiment(spec, work, executor=args.executor, workers=args.workers)
+    print(render_text(result.leaderboard))
+    print(f"\n{len(result.stages_run)} stage(s) run, {len(result.stages_reused)} reused, in {result.seconds:.1f} s",
+          file=sys.stderr)
     print(f"leaderboard: {work / 'leaderboard.json'}\nreport:      {work / 'leaderboard.html'}")
     return 0

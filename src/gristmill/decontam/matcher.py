@@ -54,6 +54,12 @@ def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _positions_in(sorted_keys: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Positions ``p`` where ``h[p]`` is one of ``sorted_keys`` (non-empty, ascending)."""
+    at = np.searchsorted(sorted_keys, h)
+    return np.flatnonzero(sorted_keys[np.minimum(at, len(sorted_keys) - 1)] == h)
+
+
 @dataclass(frozen=True)
 class MatchSettings:
     ngram: int = 10
@@ -136,8 +142,7 @@ class EvalIndex:
         h = ngram_hashes(wh, n)
         if not len(h) or not len(self.keys):
             return []
-        at = np.searchsorted(self.keys, h)
-        hit = np.flatnonzero(self.keys[np.minimum(at, len(self.keys) - 1)] == h)
+        hit = _positions_in(self.keys, h)
         found = []
         for p in hit.tolist():
             lo, hi = np.searchsorted(self.hash, h[p], "left"), np.searchsorted(self.hash, h[p], "right")
@@ -154,8 +159,7 @@ class EvalIndex:
         h = ngram_hashes(wh, s.min_question_words)
         if not len(h):
             return []
-        at = np.searchsorted(self.q_hash, h)
-        hit = np.flatnonzero(self.q_hash[np.minimum(at, len(self.q_hash) - 1)] == h)
+        hit = _positions_in(self.q_hash, h)
         found = []
         for p in hit.tolist():
             lo, hi = np.searchsorted(self.q_hash, h[p], "left"), np.searchsorted(self.q_hash, h[p], "right")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,10 +89,3 @@ class StageCache:
             write_atomic(self.work / DIGESTS, json.dumps(self._digests, indent=0).encode())
         return self._digests[memo_key]
 
-
-def code_identity() -> dict[str, Any]:
-    """The gristmill version a stage ran with (recorded in lineage; not part of stage keys, so
-    that a code update does not silently discard hours of finished stages)."""
-    from gristmill.core.version import gristmill_version
-
-    return {"gristmill": gristmill_version(), "pid": os.getpid()}

@@ -74,6 +74,7 @@ class Experiment:
         self.run_log: list[str] = []
         self.reused_log: list[str] = []
         self._memo: dict[tuple[str, str], Stage] = {}
+        self._results: dict[Path, dict[str, Any]] = {}
         self.scale = get_scale(spec.train.scale)
         self.eval_tasks = resolve_tasks(str(spec.evaluate.get("tasks", "small")))
 
@@ -194,14 +195,16 @@ class Experiment:
     # -- running -------------------------------------------------------------------------
 
     def _run(self, stage: Stage, label: str, work: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        """The stage's result: remembered for this run, read from its ``done.json``, or computed."""
+        if stage.folder in self._results:
+            return self._results[stage.folder]
         if not stage.done:
             _say(f"[experiment] {label}: running ({stage.folder})")
         result, reused = self.cache.run(stage, work)
-        stage_label = f"{stage.kind}/{stage.name}"
-        if stage_label not in self.run_log and stage_label not in self.reused_log:
-            (self.reused_log if reused else self.run_log).append(stage_label)
+        (self.reused_log if reused else self.run_log).append(f"{stage.kind}/{stage.name}")
         if not reused:
             _say(f"[experiment] {label}: done in {result['seconds']:.1f} s")
+        self._results[stage.folder] = result
         return result
 
     def pool(self) -> list[str]:
@@ -310,9 +313,13 @@ class Experiment:
 
 
 def run_experiment(spec: ExperimentSpec, work: Path, *, executor: str = "local", workers: int | None = None) -> ExperimentResult:
+    """Run (or resume, or reuse) every stage; the plan is written to ``work/plan.json`` first."""
     import time
+
+    from gristmill.experiment.plan import build_plan, write_plan
 
     started = time.perf_counter()
     exp = Experiment(spec, work, executor=executor, workers=workers)
+    write_plan(build_plan(exp, measure=False), work)
     board = exp.run()
     return ExperimentResult(work, board, exp.run_log, exp.reused_log, time.perf_counter() - started)

@@ -38,13 +38,18 @@ def model_to_json(model: BlockModel, provenance: dict[str, Any]) -> str:
     return json.dumps(record, indent=1, ensure_ascii=False) + "\n"
 
 
-def read_model_file(path: Path | None = None) -> dict[str, Any]:
-    """The raw record of a model file (the shipped one by default)."""
+def read_fitted_file(shipped: str, path: Path | None = None) -> dict[str, Any]:
+    """The raw JSON record of a fitted file: ``path``, or the one shipped in this package."""
     if path is None:
-        text = resources.files("gristmill.extract").joinpath(MODEL_FILE).read_text(encoding="utf-8")
+        text = resources.files("gristmill.extract").joinpath(shipped).read_text(encoding="utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     return json.loads(text)
+
+
+def read_model_file(path: Path | None = None) -> dict[str, Any]:
+    """The raw record of a model file (the shipped one by default)."""
+    return read_fitted_file(MODEL_FILE, path)
 
 
 def load_model(path: Path | None = None) -> BlockModel:

@@ -39,12 +39,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gristmill.extract.block_model import default_model, read_fitted_file
 from gristmill.extract.blocks import Blocks
 from gristmill.extract.cleanup import BlockModel, main_content_blocks, render_blocks, select_blocks
 from gristmill.extract.trafilatura_backend import TrafilaturaFavor, extract_trafilatura
@@ -143,8 +143,6 @@ def extract_with_fallback(tree: Any, html: str, url: str | None, fallback: Fallb
     """
     model = fallback.model
     if model is None:
-        from gristmill.extract.block_model import default_model
-
         model = default_model()
     blocks = main_content_blocks(tree)
     probs = model.probabilities(blocks)
@@ -177,9 +175,7 @@ def router_to_json(router: Router, provenance: dict[str, Any]) -> str:
 
 def read_router_file(path: Path | None = None) -> dict[str, Any]:
     """The raw record of a router file (the shipped one by default)."""
-    if path is None:
-        return json.loads(resources.files("gristmill.extract").joinpath(ROUTER_FILE).read_text(encoding="utf-8"))
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return read_fitted_file(ROUTER_FILE, path)
 
 
 def load_router(path: Path | None = None) -> Router:

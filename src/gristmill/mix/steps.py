@@ -26,6 +26,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,9 @@ def write_mixed(task: WriteTask) -> dict[str, Any]:
     copies = load_arrays(Path(task.copies))["copies"]
     stats = StepStats(task.step)
     dropped = None
-    try:
+    # The dropped-documents file is opened on the first drop; the stack closes it (or removes
+    # it on an error) as `open_writer`'s own context would.
+    with ExitStack() as stack:
         for rec, doc in enumerate(_documents(task.shard, stats)):
             stats.docs_in += 1
             stats.bytes_in += utf8_size(doc.text)
@@ -121,7 +124,7 @@ def write_mixed(task: WriteTask) -> dict[str, Any]:
                 if task.dropped_dir is not None:
                     if dropped is None:
                         path = Path(task.dropped_dir) / NOT_SAMPLED / f"{task.shard.name}.jsonl.zst"
-                        dropped = open_writer(path).__enter__()
+                        dropped = stack.enter_context(open_writer(path))
                     doc.metadata["drop_reason"] = NOT_SAMPLED
                     dropped.write(doc)
         with open_writer(task.out) as out:
@@ -136,12 +139,6 @@ def write_mixed(task: WriteTask) -> dict[str, Any]:
                     out.write(doc)
                     stats.docs_out += 1
                     stats.bytes_out += utf8_size(doc.text)
-    except BaseException as exc:
-        if dropped is not None:
-            dropped.__exit__(type(exc), exc, None)
-        raise
-    if dropped is not None:
-        dropped.__exit__(None, None, None)
     stats.extra["copies_added"] = int(np.maximum(copies.astype(np.int64) - 1, 0).sum())
     stats.seconds = time.process_time() - started
     return stats.to_dict()
