@@ -122,17 +122,26 @@ def test_language_modelling_loglikelihood_and_greedy_match_lm_eval(parity, share
     assert [s.greedy for s in scores] == [bool(t[1]) for t in theirs]
 
 
-def test_shared_prefix_scoring_equals_full_sequences(parity, shared_data, monkeypatch):
-    """A question's choices share their prompt: the export runs it once (key/value cache) and
-    gets lm-eval's log-likelihoods all the same."""
+@pytest.mark.parametrize("layout", ["shared rows", "key/value cache"])
+def test_shared_prefix_scoring_equals_full_sequences(parity, trained_run, shared_data, monkeypatch, layout):
+    """A question's choices share their prompt, which runs once: in one packed row with a
+    tree attention mask (checkpoints, and exports whose head can run on chosen positions), or
+    through a key/value cache (other Hugging Face models). Either way the log-likelihoods are
+    lm-eval's, and the checkpoint's equal its export's."""
     import gristmill.train.lm as lm_module
 
     hf, out = parity
     lm = load_language_model(hf)
     calls = []
-    real = lm._score_cached
-    monkeypatch.setattr(lm_module, "MIN_SHARED_GROUPS", 1)  # share even in small buckets
-    monkeypatch.setattr(lm, "_score_cached", lambda *a, **k: (calls.append(len(a[1])), real(*a, **k))[1])
+    if layout == "shared rows":
+        assert lm.hidden is not None and load_language_model(trained_run).hidden is not None
+        real = lm._score_packed
+        monkeypatch.setattr(lm, "_score_packed", lambda *a, **k: (calls.append(len(a[1])), real(*a, **k))[1])
+    else:
+        lm.hidden = lm.head = None  # as for an architecture outside PLAIN_HEAD_MODELS
+        real = lm._score_cached
+        monkeypatch.setattr(lm_module, "MIN_SHARED_GROUPS", 1)  # share even in small buckets
+        monkeypatch.setattr(lm, "_score_cached", lambda *a, **k: (calls.append(len(a[1])), real(*a, **k))[1])
     ts = score_task(lm, ZERO_SHOT["arc_easy_zeroshot"], shared_data, limit=ITEMS)
     theirs = np.array([[r[0] for r in s["filtered_resps"]] for s in _samples(out, "gristmill_arc_easy")])
     np.testing.assert_allclose([[c.logprob for c in s] for s in ts.scores], theirs, atol=2e-3, rtol=0)

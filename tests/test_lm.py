@@ -13,7 +13,8 @@ import torch
 
 from gristmill.core.errors import GristmillError
 from gristmill.train.export import export_checkpoint
-from gristmill.train.lm import _windows, load_language_model, target_is_greedy, target_logprobs
+from gristmill.train.lm import load_language_model, target_is_greedy, target_logprobs
+from gristmill.train.packing import shared_batch, shared_rows, windows
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def lm(trained_run):
 def _alone(lm, seq: list[int]) -> np.ndarray:
     """Log-probabilities of one sequence, one forward pass per context window, no batching."""
     out = []
-    for a, b in _windows(len(seq), lm.max_len):
+    for a, b in windows(len(seq), lm.max_len):
         ids = torch.tensor([seq[a:b]])
         out.append(target_logprobs(lm.logits(ids[:, :-1]), ids[:, 1:])[0].numpy())
     return np.concatenate(out)
@@ -52,11 +53,50 @@ def test_batched_scores_equal_each_sequence_scored_alone(lm, texts):
     assert greedy[0].dtype == bool and greedy[0].shape == (len(seqs[0]) - 1,)
 
 
-def test_each_token_is_predicted_once_across_windows():
+def test_each_token_is_predicted_once_acrosswindows():
     for n in (2, 3, 129, 130, 257, 1000):
-        covered = [t for a, b in _windows(n, 128) for t in range(a + 1, b)]
+        covered = [t for a, b in windows(n, 128) for t in range(a + 1, b)]
         assert covered == list(range(1, n))
-        assert all(b - a <= 129 for a, b in _windows(n, 128))
+        assert all(b - a <= 129 for a, b in windows(n, 128))
+
+
+def test_a_shared_prefix_row_lays_out_positions_mask_and_targets():
+    groups = [([1, 2, 3], [[4, 5], [6], [7, 8, 9]])]
+    rows = shared_rows(groups, [0], row_cap=5)  # 3 + 1 + 0 fit; the third (2 more) starts a new row
+    assert [(r.first, len(r.continuations), r.length) for r in rows] == [(0, 2, 4), (2, 1, 5)]
+    batch = shared_batch(rows, pad_id=0)
+    assert batch.ids.tolist() == [[1, 2, 3, 4, 0], [1, 2, 3, 7, 8]]
+    assert batch.positions.tolist()[1] == [0, 1, 2, 3, 4]
+    assert batch.at.tolist() == [[0, 2], [0, 3], [0, 2], [1, 2], [1, 3], [1, 4]]
+    assert batch.targets.tolist() == [4, 5, 6, 7, 8, 9]
+    seen = batch.mask[1, 0].int().tolist()
+    assert seen[4] == [1, 1, 1, 1, 1] and seen[0] == [1, 0, 0, 0, 0]  # causal within prefix + own tokens
+    pad = batch.mask[0, 0].int().tolist()
+    assert pad[4][3:] == [0, 1] and [q[4] for q in pad[:4]] == [0, 0, 0, 0]  # padding: seen by nobody else
+
+
+def test_shared_prefix_rows_score_like_each_sequence_alone(lm, texts, monkeypatch):
+    """A prompt with several continuations runs once (packed rows, split when the
+    continuations pass the context), and every continuation gets the scores it gets alone."""
+    ids = lm.encode(texts)
+    groups = [(ids[0][:20], [ids[1][:1], ids[2][:7], *(ids[3][i : i + 30] for i in range(0, 180, 30))]),
+              (ids[4][:3], [ids[5][:5], ids[0][50:52]]),
+              (ids[1][:90], [ids[2][:1], ids[3][:38]]),
+              (ids[5][:1], [ids[1][:4], ids[2][:6]])]  # a one-token prefix is not worth a row
+    packed = []
+    real = lm._score_packed
+    monkeypatch.setattr(lm, "_score_packed", lambda *a, **k: (packed.extend(a[1]), real(*a, **k))[1])
+    done = []
+    for reduce in (target_logprobs, target_is_greedy):
+        out = lm.score_shared(groups, reduce, batch_tokens=300, progress=done.append)
+        for (prefix, conts), got in zip(groups, out, strict=True):
+            for c, g in zip(conts, got, strict=True):
+                alone = lm.score([list(prefix) + list(c)], reduce)[0][-len(c) :]
+                if reduce is target_logprobs:
+                    np.testing.assert_allclose(g, alone, atol=1e-4)
+                else:
+                    assert (g == alone).all()
+    assert packed == [0, 1, 2, 0, 1, 2] and sum(done) == 2 * len(groups)
 
 
 def test_the_hf_export_scores_like_its_checkpoint(lm, trained_run, texts, tmp_path):

@@ -206,18 +206,32 @@ class Transformer(nn.Module):
 
         ``doc_ids`` (B, T), from `document_ids`, restricts attention to each position's own
         document (per-document attention, `document_mask`); None attends across the packed row.
-        Logits are the same for any batch size (the evaluation fast path is `infer.logits_for`).
+        Logits are the same for any batch size.
+        """
+        mask = document_mask(doc_ids) if doc_ids is not None else None
+        return self.head(self.hidden(tokens, mask=mask)).float()
+
+    def hidden(self, tokens: torch.Tensor, *, positions: torch.Tensor | None = None,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The final-norm hidden states (B, T, d) that `head` maps to logits.
+
+        Scoring uses it to run the head only where a prediction is wanted, and to score several
+        continuations of one prefix in a single row: ``positions`` (B, T) are each token's
+        rotary positions (default 0..T-1) and ``mask`` (B, 1, T, T) says which keys each query
+        sees (default causal), so a continuation packed after another still sits right after
+        the prefix and never attends to its sibling (`gristmill.train.lm`).
         """
         T = tokens.shape[1]
-        if self.rope_cos.shape[0] >= T:
+        if positions is not None:
+            cos, sin = self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+        elif self.rope_cos.shape[0] >= T:
             cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         else:
             cos, sin = rope_tables(self.cfg, T, tokens.device)
-        mask = document_mask(doc_ids) if doc_ids is not None else None
         x = self.embed(tokens)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
-        return self.head(self.norm(x)).float()
+        return self.norm(x)
 
 
 def lm_loss(
