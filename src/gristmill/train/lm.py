@@ -47,7 +47,7 @@ from gristmill.core.errors import GristmillError
 from gristmill.io.run_folder import CONFIG, MODEL_WEIGHTS, read_state, resolve_checkpoint
 from gristmill.tokenize.vocab import eot_id, load_tokenizer, tokenizer_sha256
 from gristmill.train.checkpoint import load_model_tensors
-from gristmill.train.model import ModelConfig, Transformer, rope_tables
+from gristmill.train.model import KVCache, ModelConfig, Transformer, rope_tables
 from gristmill.train.packing import Group, length_batches, shared_batch, shared_rows, windows
 
 #: Fewest groups of one prefix length worth a cached (shared-prefix) batch of their own.
@@ -90,6 +90,8 @@ class LanguageModel:
     #: and a question's choices share one row (`gristmill.train.packing`).
     hidden: Callable[..., torch.Tensor] | None = None
     head: Callable[[torch.Tensor], torch.Tensor] | None = None
+    #: A fresh key/value cache that ``hidden(..., cache=)`` fills (greedy decoding), if the model has one.
+    new_cache: Callable[[], object] | None = None
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text (no special tokens added)."""
@@ -261,24 +263,40 @@ class LanguageModel:
     def greedy_continue(self, prompts: Sequence[Sequence[int]] | np.ndarray, steps: int, *,
                         batch_tokens: int = 16384, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Greedy decoding (``num_beams=1, do_sample=False``): the ``steps`` arg-max tokens that
-        follow each prompt, as an (n, steps) array. Prompts share one length; each step runs the
-        whole sequence again (no key/value cache, so every model kind decodes the same way),
-        keeping at most ``max_len`` tokens of context. ``progress`` gets finished prompts."""
+        follow each prompt, as an (n, steps) array. Prompts share one length. Models with a
+        key/value cache (gristmill checkpoints) run the prompt once and then one token a step,
+        as ``generate`` does; others run the whole sequence again each step, keeping at most
+        ``max_len`` tokens of context. ``progress`` gets finished prompts."""
         ids = torch.as_tensor(np.asarray(prompts, dtype=np.int64))
         if ids.ndim != 2 or ids.shape[1] < 1:
             raise GristmillError("greedy decoding needs prompts of one length, at least one token each")
         rows = max(1, batch_tokens // (ids.shape[1] + steps))
+        cached = self.new_cache is not None and self.hidden is not None and ids.shape[1] + steps - 1 <= self.max_len
         out = torch.empty((ids.shape[0], steps), dtype=torch.long)
         with torch.inference_mode():
             for lo in range(0, ids.shape[0], rows):
                 seq = ids[lo : lo + rows].to(self.device)
-                for s in range(steps):
-                    nxt = self._last_logits(seq[:, -self.max_len :]).argmax(dim=-1)
-                    out[lo : lo + len(seq), s] = nxt.cpu()
-                    seq = torch.cat([seq, nxt[:, None]], dim=1)
+                if cached:
+                    out[lo : lo + len(seq)] = self._decode_cached(seq, steps).cpu()
+                else:
+                    for s in range(steps):
+                        nxt = self._last_logits(seq[:, -self.max_len :]).argmax(dim=-1)
+                        out[lo : lo + len(seq), s] = nxt.cpu()
+                        seq = torch.cat([seq, nxt[:, None]], dim=1)
                 if progress:
                     progress(len(seq))
         return out.numpy()
+
+    def _decode_cached(self, prompts: torch.Tensor, steps: int) -> torch.Tensor:
+        cache = self.new_cache()
+        h = self.hidden(prompts, cache=cache)[:, -1]
+        picked = []
+        for s in range(steps):
+            nxt = self.head(h).argmax(dim=-1)
+            picked.append(nxt)
+            if s + 1 < steps:
+                h = self.hidden(nxt[:, None], cache=cache)[:, -1]
+        return torch.stack(picked, dim=1)
 
     def _last_logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits of the last position of each row (the head runs there only, where it can)."""
@@ -363,7 +381,7 @@ def _load_checkpoint(path: Path, tokenizer: str | Path | None, device: torch.dev
     model.eval().to(device)
     eot = int(state.get("eot_id", eot_id(tok)))
     return LanguageModel(model, tok, eot, cfg.seq_len, cfg.vocab_size, str(ckpt), "gristmill", device, model,
-                         hidden=model.hidden, head=model.head)
+                         hidden=model.hidden, head=model.head, new_cache=lambda: KVCache(cfg.n_layers))
 
 
 def _load_hf(path: Path, tokenizer: str | Path | None, device: torch.device) -> LanguageModel:

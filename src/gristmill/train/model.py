@@ -125,12 +125,20 @@ class Attention(nn.Module):
         self.k_norm = RMSNorm(cfg.head_dim, cfg.norm_eps)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+                mask: torch.Tensor | None = None, cache: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).unbind(2)
         q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+            if k.shape[2] > T:  # decoding: each new token sees every cached one
+                if T != 1:
+                    raise ValueError("a key/value cache extends by one token at a time")
+                return self.out(F.scaled_dot_product_attention(q, k, v.to(q.dtype)).transpose(1, 2).reshape(B, T, D))
         if mask is None:
             # Causal attention across packed documents, as DCLM trains ("little impact" of masking).
             y = F.scaled_dot_product_attention(q, k, v.to(q.dtype), is_causal=True)
@@ -159,8 +167,8 @@ class Block(nn.Module):
         self.ffn = SwiGLU(cfg)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), cos, sin, mask)
+                mask: torch.Tensor | None = None, cache: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cos, sin, mask, cache)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -212,26 +220,41 @@ class Transformer(nn.Module):
         return self.head(self.hidden(tokens, mask=mask)).float()
 
     def hidden(self, tokens: torch.Tensor, *, positions: torch.Tensor | None = None,
-               mask: torch.Tensor | None = None) -> torch.Tensor:
+               mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
         """The final-norm hidden states (B, T, d) that `head` maps to logits.
 
         Scoring uses it to run the head only where a prediction is wanted, and to score several
         continuations of one prefix in a single row: ``positions`` (B, T) are each token's
         rotary positions (default 0..T-1) and ``mask`` (B, 1, T, T) says which keys each query
         sees (default causal), so a continuation packed after another still sits right after
-        the prefix and never attends to its sibling (`gristmill.train.lm`).
+        the prefix and never attends to its sibling (`gristmill.train.packing`). Greedy
+        decoding passes a ``cache``: the prompt first, then one token at a time, each at the
+        position after the cached ones.
         """
         T = tokens.shape[1]
+        start = cache.length if cache is not None else 0
         if positions is not None:
             cos, sin = self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
-        elif self.rope_cos.shape[0] >= T:
-            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
-        else:
+        elif self.rope_cos.shape[0] >= start + T:
+            cos, sin = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
+        elif cache is None:
             cos, sin = rope_tables(self.cfg, T, tokens.device)
+        else:
+            raise ValueError(f"a cached sequence may not pass the {self.rope_cos.shape[0]} positions of the model")
         x = self.embed(tokens)
-        for layer in self.layers:
-            x = layer(x, cos, sin, mask)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, mask, cache.layers[i] if cache is not None else None)
+        if cache is not None:
+            cache.length += T
         return self.norm(x)
+
+
+class KVCache:
+    """Keys and values of the positions run so far, per layer, for greedy decoding."""
+
+    def __init__(self, n_layers: int) -> None:
+        self.layers: list[dict[str, torch.Tensor]] = [{} for _ in range(n_layers)]
+        self.length = 0
 
 
 def lm_loss(
