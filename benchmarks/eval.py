@@ -33,7 +33,7 @@ from gristmill.evaluate.memorization import K, L, analyze_memorization, chunk_pr
 from gristmill.evaluate.small import ZERO_SHOT
 from gristmill.tokenize import TokenDataset, tokenize_corpus, train_tokenizer
 from gristmill.train.export import export_checkpoint
-from gristmill.train.lm import load_language_model
+from gristmill.train.load_model import load_language_model
 from gristmill.train.scales import get_scale
 from gristmill.train.trainer import TrainOptions, train
 

@@ -15,7 +15,7 @@ from gristmill.evaluate.icl import score_pairs, score_task, task_metrics
 from gristmill.evaluate.small import ZERO_SHOT
 from gristmill.evaluate.tasks import TASKS, load_items, task_path
 from gristmill.train.export import export_checkpoint
-from gristmill.train.lm import load_language_model
+from gristmill.train.load_model import load_language_model
 
 ITEMS = 16
 # lm-eval's import and dataset preparation take a while on a loaded 2-core machine.

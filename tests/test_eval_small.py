@@ -26,7 +26,7 @@ from gristmill.cli import main
 from gristmill.evaluate.runner import evaluate
 from gristmill.evaluate.tasks import resolve_tasks
 from gristmill.train.export import export_checkpoint
-from gristmill.train.lm import load_language_model
+from gristmill.train.load_model import load_language_model
 from gristmill.train.model import Transformer
 
 LIMITS = {"bits_per_byte": 3, "lambada_target": 40, "sciq": 30, "arc_easy_zeroshot": 30, "piqa_zeroshot": 30,

@@ -13,7 +13,8 @@ import torch
 
 from gristmill.core.errors import GristmillError
 from gristmill.train.export import export_checkpoint
-from gristmill.train.lm import load_language_model, target_is_greedy, target_logprobs
+from gristmill.train.lm import target_is_greedy, target_logprobs
+from gristmill.train.load_model import load_language_model
 from gristmill.train.packing import shared_batch, shared_rows, windows
 
 

@@ -14,7 +14,7 @@ from gristmill.core.errors import GristmillError
 from gristmill.evaluate.memorization import canary_probes, chunk_probes
 from gristmill.io.run_folder import read_run_config
 from gristmill.tokenize.shards import TokenDataset
-from gristmill.train.lm import load_language_model
+from gristmill.train.load_model import load_language_model
 
 # The first test pays for the shared trained-run fixtures (minutes on a loaded 2-core machine).
 pytestmark = pytest.mark.timeout(900)

@@ -107,7 +107,7 @@ def summary(doc: dict[str, Any]) -> Table:
 def run(args: argparse.Namespace) -> int:
     from gristmill.evaluate.runner import evaluate, evaluate_all_checkpoints, write_results
     from gristmill.evaluate.tasks import resolve_tasks
-    from gristmill.train.lm import load_language_model
+    from gristmill.train.load_model import load_language_model
 
     names = resolve_tasks(args.suite)
     prefix = args.prefix.replace("\\n", "\n")

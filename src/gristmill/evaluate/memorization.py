@@ -36,7 +36,8 @@ from gristmill.tokenize.canaries import CANARY_FILE, canary_texts
 from gristmill.tokenize.order import DataOrder, document_table_path, read_document_table
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.tokenize.vocab import load_tokenizer
-from gristmill.train.lm import LanguageModel, load_language_model
+from gristmill.train.lm import LanguageModel
+from gristmill.train.load_model import load_language_model
 
 K = L = 32
 SAMPLES = 1000

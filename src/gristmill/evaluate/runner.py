@@ -23,7 +23,8 @@ from gristmill.evaluate.stats import aggregate, centered
 from gristmill.evaluate.tasks import CORE_TASKS, EXTENDED_TASKS, TASKS, available, task_path
 from gristmill.io.atomic import write_atomic
 from gristmill.io.run_folder import CHECKPOINTS, STATE, read_state
-from gristmill.train.lm import LanguageModel, load_language_model
+from gristmill.train.lm import LanguageModel
+from gristmill.train.load_model import load_language_model
 
 FORMAT = "gristmill-eval/1"
 EVALS_DIR = "evals"

@@ -179,7 +179,7 @@ def evaluate_arm(folder: Path, run: str, tasks: list[str], data_root: Path, limi
                  allow_missing: bool = False) -> dict[str, Any]:
     """The evaluation suite on the trained model (MeCo models unconditioned, MeCo's default)."""
     from gristmill.evaluate.runner import evaluate, write_results
-    from gristmill.train.lm import load_language_model
+    from gristmill.train.load_model import load_language_model
 
     lm = load_language_model(run)
     doc = evaluate(lm, tasks, data_root, limit=limit, allow_missing=allow_missing)

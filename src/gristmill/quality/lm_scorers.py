@@ -1,6 +1,6 @@
 """DCLM's model-based ablation scorers (paper §4.3, Table 4) on a local language model.
 
-Models load only through `gristmill.train.lm.load_language_model` (a gristmill run or
+Models load only through `gristmill.train.load_model.load_language_model` (a gristmill run or
 checkpoint folder, or an exported / local Hugging Face causal LM folder), which scores in
 length-sorted batches with context windows:
 
@@ -36,7 +36,7 @@ ASKLLM_PROMPT = ("###\n{document}\n###\nDoes the previous paragraph demonstrate 
 
 class _LMScore(ScoreStep):
     def setup(self, context: StepContext) -> None:
-        from gristmill.train.lm import load_language_model
+        from gristmill.train.load_model import load_language_model
 
         super().setup(context)
         self.lm = load_language_model(self.config["model"], tokenizer=self.config.get("tokenizer") or None)
