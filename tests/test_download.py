@@ -20,10 +20,10 @@ from gristmill.cli import main
 from gristmill.core.errors import DownloadError, GristmillError, InputError
 from gristmill.io.download import (
     download_crawl,
-    fetch_url,
     fetch_warc_sample,
     sample_name,
 )
+from gristmill.io.transfer import fetch_url
 from gristmill.io.warc_prefix import WarcFormatError
 from gristmill.testing.http_mirror import ServedRequest, serve_directory
 

@@ -2,7 +2,7 @@
 
 Each asset comes from its public source (`gristmill.assets.registry`), or, with ``base_url``,
 from ``<base_url>/<file>`` (a mirror laid out flat, such as ``../shared/data/filters``).
-Transfers go through `gristmill.io.download.fetch_url`, so they resume, retry and land
+Transfers go through `gristmill.io.transfer.fetch_url`, so they resume, retry and land
 atomically; a file already present is kept. Every file is checked against the digest the
 recipes were validated with; a mismatch is reported (the upstream list may have changed) and
 the file kept, so that a user can decide.
@@ -56,9 +56,9 @@ def download_assets(
     """Download the registered assets (all, or those in ``names``) into ``out_dir``.
 
     ``fetch_options`` (``retries``, ``backoff``, ``timeout``, ``progress``) go to
-    `gristmill.io.download.fetch_url`.
+    `gristmill.io.transfer.fetch_url`.
     """
-    from gristmill.io.download import fetch_url
+    from gristmill.io.transfer import fetch_url
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from gristmill.core.errors import InputError
 from gristmill.core.ranges import COUNT, POSITIVE, Range
-from gristmill.io.download import DEFAULT_BASE_URL, KINDS, DownloadResult, download_crawl
+from gristmill.io.download import DEFAULT_BASE_URL, KINDS, download_crawl
+from gristmill.io.transfer import DownloadResult
 
 # Beyond this many files the summary shows totals only; the files are all under --out anyway.
 _MAX_TABLE_ROWS = 20

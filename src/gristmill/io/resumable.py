@@ -1,7 +1,7 @@
 """Read a resource to its end through broken connections: HTTP Range resume with retries.
 
 The one implementation of "keep reading until every announced byte is in", shared by
-`gristmill.io.download` (files written to disk) and `gristmill.io.paths.open_binary` (inputs a
+`gristmill.io.transfer` (files written to disk) and `gristmill.io.paths.open_binary` (inputs a
 run streams over http(s)). A connection that breaks, or closes before the length the server
 announced (``Content-Length`` / ``Content-Range``), is reopened with ``Range: bytes=<position>-``
 after a backoff; a transient refusal (5xx, 429, connection refused) is retried the same way. A
