@@ -280,7 +280,8 @@ def bff_memory(inputs: list[tuple[str, Path]], workdir: Path, planned: int) -> l
     from dataclasses import asdict
 
     from gristmill.core.step import GlobalTask, StepContext
-    from gristmill.dedup.bff import BffConfig, FilterTask, dedup_shards, filter_dedup_shard, run_bff
+    from gristmill.dedup.bff import BffConfig, FilterTask, filter_dedup_shard
+    from gristmill.dedup.bff_job import dedup_shards, run_bff
     from gristmill.dedup.job import DedupJob
     from gristmill.engine.executors import LocalExecutor
 

@@ -26,8 +26,9 @@ two or three rounds).
 Phases: ``ngrams`` (per shard, parallel) hashes every paragraph's n-grams into scratch files;
 ``filter`` runs the ordered pass — one task per dedup shard (``shards=K``: input shard ``i``
 goes to dedup shard ``i mod K``, DCLM's ``--shard-num/--total-shards`` rule), or, with one
-shard on Ray, a driver pass whose filter blocks are spread over Ray actors; ``write``
-rewrites the shards.
+shard on Ray, a driver pass whose filter blocks are spread over Ray actors
+(`gristmill.dedup.bff_ray`); ``write`` rewrites the shards. `gristmill.dedup.bff_job.run_bff`
+runs the phases; this module holds the algorithm and its per-shard tasks.
 """
 
 from __future__ import annotations
@@ -36,24 +37,19 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from gristmill.core.errors import GristmillError
-from gristmill.core.stats import StepStats
-from gristmill.core.step import GlobalTask
-from gristmill.dedup.bloom import BloomFilter, split_by_owner
-from gristmill.dedup.job import DedupJob
+from gristmill.dedup.bloom import BloomFilter
 from gristmill.dedup.plan import BloomPlan, plan_bloom
 from gristmill.dedup.scratch import (
     NO_NODE,
     ReadCounts,
     ShardRef,
-    mark_done,
-    phase_done,
     read_batches,
     save_arrays,
 )
@@ -397,150 +393,3 @@ def filter_dedup_shard(task: FilterTask) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - started, 3),
             "paragraphs_removed": sum(r["paragraphs_removed"] for r in per_file),
             "documents_removed": sum(r["documents_removed"] for r in per_file)}
-
-
-# -- Ray: one filter spread over actors -------------------------------------------------
-
-
-class BloomPartition:
-    """The blocks of a filter one Ray actor owns (wrapped with ``ray.remote`` at run time)."""
-
-    def __init__(self, plan: BloomPlan, seed: int, owners: int, rank: int) -> None:
-        self.bloom = BloomFilter(plan, seed=seed, owners=owners, rank=rank)
-
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        return self.bloom.contains(hashes)
-
-    def add(self, hashes: np.ndarray) -> int:
-        self.bloom.add(hashes)
-        return len(hashes)
-
-    def stats(self) -> tuple[int, float]:
-        return self.bloom.nbytes, self.bloom.fill_ratio()
-
-
-class ActorFilter:
-    """A `Filter` whose blocks live in Ray actors, routed by block (``block % actors``).
-
-    Calls from this driver to one actor run in submission order, so a probe sent after an
-    insert sees it; inserts are not awaited until `flush`.
-    """
-
-    def __init__(self, plan: BloomPlan, seed: int, actors: int) -> None:
-        import ray
-
-        self._ray = ray
-        self.plan, self.seed, self.owners = plan, seed, actors
-        remote = ray.remote(num_cpus=0, scheduling_strategy="SPREAD")(BloomPartition)
-        self.actors = [remote.remote(plan, seed, actors, r) for r in range(actors)]
-        self._pending: list[Any] = []
-        self.calls = 0  # actor method calls (round trips), for the scale-out measurements
-        self.probed = 0  # n-grams probed
-
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        parts = split_by_owner(hashes, self.plan, self.seed, self.owners)
-        self.calls += len(parts)
-        self.probed += len(hashes)
-        refs = [a.contains.remote(hashes[idx]) for a, idx in zip(self.actors, parts, strict=True)]
-        out = np.empty(len(hashes), dtype=bool)
-        for idx, res in zip(parts, self._ray.get(refs), strict=True):
-            out[idx] = res
-        return out
-
-    def add(self, hashes: np.ndarray) -> None:
-        parts = split_by_owner(hashes, self.plan, self.seed, self.owners)
-        self.calls += len(parts)
-        self._pending.extend(a.add.remote(hashes[idx]) for a, idx in zip(self.actors, parts, strict=True))
-        if len(self._pending) > 64 * self.owners:
-            self.flush()
-
-    def flush(self) -> None:
-        self._ray.get(self._pending)
-        self._pending = []
-
-    def stats(self) -> tuple[int, float]:
-        self.flush()
-        res = self._ray.get([a.stats.remote() for a in self.actors])
-        total = sum(r[0] for r in res)
-        fill = sum(r[0] * r[1] for r in res) / max(1, total)
-        return total, fill
-
-    def close(self) -> None:
-        for a in self.actors:
-            try:
-                self._ray.kill(a)
-            except Exception:  # already dead with its node: nothing left to free
-                continue
-
-
-def _filter_on_ray_actors(job: DedupJob, task: FilterTask, actors: int) -> dict[str, Any]:
-    import ray
-
-    started = time.perf_counter()
-    bloom = ActorFilter(task.plan, task.config.seed, actors)
-    try:
-        per_file = [filter_shard_file(job.root, s, task.config, bloom, task.stored) for s in task.shards]
-        nbytes, fill = bloom.stats()
-    except ray.exceptions.RayActorError as exc:
-        # The filter's bits lived in the lost actor: this pass cannot go on, but the n-gram
-        # files of the phases before are kept, so a rerun redoes only this pass.
-        raise GristmillError(
-            f"a BFF filter actor was lost ({type(exc).__name__}); a node or worker died. "
-            "Rerun the same command to redo the filter pass"
-        ) from exc
-    finally:
-        bloom.close()
-    check_not_overfull(task.plan, fill, task.config)
-    return {"filter_bytes": nbytes, "fill_ratio": round(fill, 6), "actors": actors,
-            "actor_calls": bloom.calls, "ngrams_probed": bloom.probed,
-            "seconds": round(time.perf_counter() - started, 3),
-            "paragraphs_removed": sum(r["paragraphs_removed"] for r in per_file),
-            "documents_removed": sum(r["documents_removed"] for r in per_file)}
-
-
-# -- the job ------------------------------------------------------------------------------
-
-
-def dedup_shards(shards: list[ShardRef], k: int) -> list[tuple[ShardRef, ...]]:
-    """Input shards of each dedup shard: shard ``i`` -> dedup shard ``i mod k`` (DCLM)."""
-    return [tuple(s for s in shards if s.index % k == j) for j in range(k)]
-
-
-def run_bff(step: str, task: GlobalTask, config: BffConfig) -> dict[str, StepStats]:
-    """BFF over the task's shards; ``{shard name: StepStats}``.
-
-    With ``expected_ngrams`` given and at least one dedup shard per worker, each filter task
-    hashes its own files while filtering (no n-gram scratch files, DCLM's streaming shape);
-    otherwise phase ``ngrams`` first hashes all shards in parallel, which also yields the
-    exact n-gram counts that size the filters. Both routes give the same bytes.
-    """
-    job = DedupJob.open(step, "bff_duplicate", task, asdict(config))
-    groups = [g for g in dedup_shards(job.shards, config.shards) if g]
-    on_ray = getattr(job.executor, "kind", "local") == "ray"
-    workers = max(1, int(getattr(job.executor, "workers", 1)))
-    global_on_actors = on_ray and len(groups) == 1
-    stored = not (config.expected_ngrams and len(groups) >= workers and not global_on_actors)
-    if stored:
-        counts = job.shard_phase("ngrams", ngram_shard, [NgramTask(s, config, str(job.root)) for s in job.shards])
-        ngrams_of = {s.index: c["ngrams"] for s, c in zip(job.shards, counts, strict=True)}
-    else:
-        ngrams_of = {s.index: 0 for s in job.shards}
-    tasks = [
-        FilterTask(f"dedup-{g[0].index % config.shards:05d}", g,
-                   config.plan(sum(ngrams_of[s.index] for s in g)), config, str(job.root), stored)
-        for g in groups
-    ]
-    if global_on_actors:
-        # One global filter: spread its blocks over actors instead of one task's memory.
-        actors = min(config.actors or workers, config.blocks)
-        if phase_done(job.root, "filter", tasks[0].name) is None:
-            with job.timed():
-                result = _filter_on_ray_actors(job, tasks[0], actors)
-            mark_done(job.root, "filter", tasks[0].name, result)
-    else:
-        job.phase("filter", filter_dedup_shard, tasks, [t.name for t in tasks])
-
-    def decisions(shard: ShardRef) -> list[str]:
-        return [str(job.root / "decisions" / f"shard-{shard.index:05d}" / "bff.npz")]
-
-    return job.write(decisions, with_ids=False)

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from gristmill.core.ranges import Count, Positive, Range, Seed, Share
 from gristmill.core.stats import StepStats
 from gristmill.core.step import GlobalStep, GlobalTask, register
-from gristmill.dedup.bff import BffConfig, run_bff
+from gristmill.dedup.bff import BffConfig
+from gristmill.dedup.bff_job import run_bff
 from gristmill.dedup.exact import ExactConfig, run_exact
 from gristmill.dedup.lsh import MinhashConfig, run_minhash
 from gristmill.dedup.minhash import MinhashParams
