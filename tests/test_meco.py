@@ -17,7 +17,8 @@ from gristmill.tokenize.order import DataOrder
 from gristmill.tokenize.render import render_batch
 from gristmill.train.model import ModelConfig, Transformer, lm_loss
 from gristmill.train.scales import get_scale
-from gristmill.train.trainer import TrainOptions, cooldown_start, lr_at, train
+from gristmill.train.schedule import cooldown_start, lr_at
+from gristmill.train.trainer import TrainOptions, train
 from lm_corpus import FORUM, WIKI, build_corpus, one_thread, read_metrics, tokenize
 
 

@@ -20,7 +20,8 @@ from gristmill.tokenize import TokenDataset
 from gristmill.tokenize.order import DataOrder, checkpoint_documents
 from gristmill.train.model import Transformer
 from gristmill.train.scales import SCALES, get_scale
-from gristmill.train.trainer import Run, TrainOptions, lr_at, train
+from gristmill.train.schedule import lr_at
+from gristmill.train.trainer import Run, TrainOptions, train
 from lm_corpus import build_corpus, one_thread, read_metrics, subprocess_env, tokenize
 
 

@@ -21,7 +21,8 @@ from gristmill.train.export import hf_config, to_hf_state_dict
 from gristmill.train.hardware import _proc_flags, cpu_features, resolve_precision
 from gristmill.train.model import Transformer, document_ids, lm_loss
 from gristmill.train.scales import Scale, get_scale
-from gristmill.train.trainer import ADAM_BETAS, ADAM_EPS, GRAD_CLIP, Run, TrainOptions, lr_at
+from gristmill.train.schedule import lr_at
+from gristmill.train.trainer import ADAM_BETAS, ADAM_EPS, GRAD_CLIP, Run, TrainOptions
 from lm_corpus import one_thread
 
 # One layer, d 32: the smallest model with every part (qk-norm, RoPE, SwiGLU, z-loss), so that a

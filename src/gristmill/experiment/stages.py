@@ -162,8 +162,9 @@ def steps_for(train: TrainSpec) -> int:
 def train_arm(folder: Path, tokens_dir: str, train: TrainSpec, arm: ArmSpec, seed: int) -> dict[str, Any]:
     """Train the fixed recipe for the experiment's token budget (a kill resumes from the last
     checkpoint; a quarter of the run is the most a kill loses)."""
+    from gristmill.core.version import code_version
     from gristmill.train.scales import get_scale
-    from gristmill.train.trainer import TrainOptions, code_version
+    from gristmill.train.trainer import TrainOptions
     from gristmill.train.trainer import train as run_training
 
     run = folder / "run"
@@ -172,7 +173,7 @@ def train_arm(folder: Path, tokens_dir: str, train: TrainSpec, arm: ArmSpec, see
         data=tokens_dir, out=str(run), meco=arm.meco, cooldown_fraction=arm.cooldown_fraction if arm.meco else None,
         resume=latest_checkpoint(run) is not None, max_steps=steps, checkpoint_every=max(1, steps // 4),
         device=train.device, precision=train.precision, compile=train.compile, seed=seed, quiet=True))
-    return {"run": str(run), "steps": steps, "last": last, "code": code_version()}
+    return {"run": str(run), "steps": steps, "last": last, "code": code_version("train", "tokenize")}
 
 
 def evaluate_arm(folder: Path, run: str, tasks: list[str], data_root: Path, limit: int | None,

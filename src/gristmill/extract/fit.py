@@ -215,25 +215,12 @@ def fit_block_model(pages: Sequence[FitPage], l2: float = L2_PENALTY, balance_so
     return dataclasses.replace(model, region_threshold=best[1], keep_threshold=best[2])
 
 
-def git_commit() -> str:
-    """Commit of the source tree ("+dirty" with uncommitted changes), or "" outside git."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[3]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return commit + ("+dirty" if dirty else "")
-
-
 def fit_provenance(pages: Sequence[GoldPage], blocks: Sequence[Blocks]) -> dict[str, object]:
     """What a model fitted on ``pages`` records about its fit (`gristmill.extract.block_model`)."""
     import datetime
     from importlib.metadata import version
 
+    from gristmill.core.version import code_version
     from gristmill.extract import cleanup
     from gristmill.extract.loso import folds, pages_digest
 
@@ -260,6 +247,6 @@ def fit_provenance(pages: Sequence[GoldPage], blocks: Sequence[Blocks]) -> dict[
             "main_content_options": dict(cleanup.MAIN_CONTENT_OPTIONS),
         },
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-        "code_version": {"gristmill": version("gristmill"), "git_commit": git_commit()},
+        "code_version": code_version(),
         "libraries": {name: version(name) for name in ("resiliparse", "numpy")},
     }

@@ -149,8 +149,8 @@ def router_provenance(pages: Sequence[RouterPage], router: Router) -> dict[str, 
     from importlib import resources
     from importlib.metadata import version
 
+    from gristmill.core.version import code_version
     from gristmill.extract.block_model import MODEL_FILE
-    from gristmill.extract.fit import git_commit
     from gristmill.extract.loso import folds, pages_digest
 
     counts: dict[str, int] = {}
@@ -172,6 +172,6 @@ def router_provenance(pages: Sequence[RouterPage], router: Router) -> dict[str, 
             "second_opinion": "gristmill.extract.trafilatura_backend.extract_trafilatura, favor balanced",
         },
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-        "code_version": {"gristmill": version("gristmill"), "git_commit": git_commit()},
+        "code_version": code_version(),
         "libraries": {name: version(name) for name in ("trafilatura", "resiliparse", "numpy")},
     }

@@ -26,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
-import subprocess
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -37,14 +35,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.profiler import record_function
 
 from gristmill.core.errors import GristmillError
-from gristmill.core.version import gristmill_version
+from gristmill.core.version import code_version
 from gristmill.io.atomic import write_atomic
 from gristmill.tokenize.shards import TokenDataset
 from gristmill.train import checkpoint as ckpt
+from gristmill.train.distributed import Dist, resolve_device
 from gristmill.train.hardware import (
     PRECISIONS,
     compute_dtype,
@@ -54,6 +52,7 @@ from gristmill.train.hardware import (
 )
 from gristmill.train.model import Transformer, document_ids, flops_per_token, lm_loss
 from gristmill.train.scales import SCALES, Scale
+from gristmill.train.schedule import cooldown_start, lr_at
 
 ADAM_BETAS = (0.9, 0.95)  # DCLM/open_lm; MeCo: beta2 0.95 "important for avoiding loss spikes"
 ADAM_EPS = 1e-8
@@ -86,80 +85,6 @@ class TrainOptions:
     peak_tflops: float | None = None
     log_every: int = 10
     quiet: bool = False
-
-
-def lr_at(step: int, peak: float, minimum: float, warmup: int, total: int) -> float:
-    """open_lm ``cosine_lr``: linear warmup to ``peak`` then cosine to ``minimum`` at ``total``."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    span = max(1, total - warmup)
-    progress = min(1.0, (step - warmup) / span)
-    return minimum + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - minimum)
-
-
-def cooldown_start(total_steps: int, fraction: float) -> int:
-    """First step of the MeCo cooldown: the last ``fraction`` of steps see no metadata."""
-    return total_steps - round(fraction * total_steps) if fraction > 0 else total_steps
-
-
-def code_version() -> dict[str, Any]:
-    """gristmill version, git commit and dirty state when in a checkout, and a hash of the
-    training/tokenize sources (identifies the code even outside git)."""
-    pkg = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for sub in ("train", "tokenize"):
-        for f in sorted((pkg / sub).glob("*.py")):
-            digest.update(f.name.encode() + f.read_bytes())
-    info: dict[str, Any] = {"gristmill": gristmill_version(), "source_sha256": digest.hexdigest()}
-    try:
-        commit = subprocess.run(["git", "-C", str(pkg), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if commit.returncode == 0:
-            info["git_commit"] = commit.stdout.strip()
-            status = subprocess.run(["git", "-C", str(pkg), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=10)
-            info["git_dirty"] = bool(status.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return info
-
-
-class _Dist:
-    """World size, rank and a sum all-reduce that is a no-op in one process."""
-
-    def __init__(self, device_kind: str) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
-
-    def sum(self, values: list[float]) -> list[float]:
-        if self.world == 1:
-            return values
-        t = torch.tensor(values, dtype=torch.float64)
-        dist.all_reduce(t)
-        return t.tolist()
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _resolve_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise GristmillError("--device cuda but no CUDA device is available")
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    if name != "cpu":
-        raise GristmillError(f"unknown device {name!r} (auto, cpu or cuda)")
-    return torch.device("cpu")
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -195,8 +120,8 @@ class Run:
     def __init__(self, scale: Scale, opts: TrainOptions) -> None:
         self.scale, self.opts = scale, opts
         _check_options(opts)
-        self.dist = _Dist("cuda" if opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available()) else "cpu")
-        self.device = _resolve_device(opts.device, self.dist.local_rank)
+        self.dist = Dist("cuda" if opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available()) else "cpu")
+        self.device = resolve_device(opts.device, self.dist.local_rank)
         if scale.fsdp and self.device.type == "cpu":
             # A DCLM scale on CPU would run for years (and one 400M step of 512 x 2048 tokens
             # needs ~200 GB of logits alone); refuse up front instead of appearing to hang.
@@ -323,7 +248,7 @@ class Run:
                          "fsdp": self.opts.fsdp},
             "data": {"path": str(Path(self.opts.data).resolve()), "index_sha256": hashlib.sha256(
                 (Path(self.opts.data) / "index.json").read_bytes()).hexdigest(), "tokenizer": self.tokenizer_record()},
-            "code": code_version(),
+            "code": code_version("train", "tokenize"),
             "environment": {"torch": torch.__version__, "python": platform.python_version(),
                             "device": str(self.device), "threads": torch.get_num_threads(),
                             "cpu": cpu_features(), "precision": self.precision, "compiled": self.compiled,
