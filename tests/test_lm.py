@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from gristmill.core.errors import GristmillError
+from gristmill.train import load_model
 from gristmill.train.export import export_checkpoint
 from gristmill.train.lm import target_is_greedy, target_logprobs
 from gristmill.train.load_model import load_language_model
@@ -107,6 +108,14 @@ def test_the_hf_export_scores_like_its_checkpoint(lm, trained_run, texts, tmp_pa
     assert hf.encode(texts[:3]) == seqs
     for ours, theirs in zip(lm.score(seqs), hf.score(seqs), strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    # Shared-prefix rows through transformers' own attention: SDPA (boolean mask) and eager (additive).
+    groups = [(seqs[0][:30], [seqs[1][:6], seqs[2][:9], seqs[0][40:41]])]
+    ours = lm.score_shared(groups)[0]
+    for impl in ("sdpa", "eager"):
+        hf.module.config._attn_implementation = impl
+        hf.hidden = load_model._hf_hidden(hf.module)
+        for a, b in zip(ours, hf.score_shared(groups)[0], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-4)
 
 
 def test_bf16_scores_stay_close_to_float32(lm, trained_run, texts):

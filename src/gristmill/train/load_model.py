@@ -152,17 +152,20 @@ def _load_hf(path: Path, tokenizer: str | Path | None, device: torch.device) -> 
 
 
 def _hf_hidden(model: torch.nn.Module) -> Callable[..., torch.Tensor]:
-    """The decoder's final hidden states, with rotary positions and a custom attention mask
-    (passed as an additive float mask, which both the eager and the SDPA attention of
-    `transformers` take as given)."""
+    """The decoder's final hidden states, with rotary positions and a custom attention mask,
+    which `transformers` takes as given when it is 4-D: boolean for SDPA attention (True =
+    attend, valid in any compute dtype), additive in the model's dtype for the others."""
     decoder = model.get_decoder()
+    boolean = getattr(model.config, "_attn_implementation", None) == "sdpa"
 
     def hidden(tokens: torch.Tensor, *, positions: torch.Tensor | None = None,
                mask: torch.Tensor | None = None) -> torch.Tensor:
         extra: dict[str, torch.Tensor] = {}
         if positions is not None:
             extra["position_ids"] = positions
-        if mask is not None:
+        if mask is not None and boolean:
+            extra["attention_mask"] = mask
+        elif mask is not None:
             dtype = next(model.parameters()).dtype
             extra["attention_mask"] = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
                 ~mask, torch.finfo(dtype).min)
