@@ -60,8 +60,8 @@ class LanguageModel:
     module: torch.nn.Module
     autocast: bool = False  # the forward runs under bf16 autocast (load_language_model(bf16=True))
     #: (tokens, positions=, mask=) -> final hidden states, and hidden -> logits: where the model
-    #: exposes them (gristmill checkpoints), the head runs only on the positions a score needs
-    #: and a question's choices share one row (`gristmill.train.packing`).
+    #: exposes them (gristmill checkpoints, plain-head HF exports), the head runs only on the
+    #: positions a score needs and a question's choices share one row (`gristmill.train.packing`).
     hidden: Callable[..., torch.Tensor] | None = None
     head: Callable[[torch.Tensor], torch.Tensor] | None = None
     #: A fresh key/value cache that ``hidden(..., cache=)`` fills (greedy decoding), if the model has one.
@@ -119,8 +119,7 @@ class LanguageModel:
                 progress(finished)
         return [np.concatenate([parts[i, a] for a, _ in ws]) for i, ws in enumerate(spans)]
 
-    def _reduce_at(self, inputs: torch.Tensor, pos: torch.Tensor, targets: torch.Tensor, reduce: Reduce,
-                   **hidden_args: torch.Tensor) -> np.ndarray:
+    def _reduce_at(self, inputs: torch.Tensor, pos: torch.Tensor, targets: torch.Tensor, reduce: Reduce) -> np.ndarray:
         """``reduce`` at columns ``pos`` (B, t) of each row of ``inputs`` (B, T): through the
         hidden states and the head on those positions only, where the model has them."""
         with torch.inference_mode():
@@ -128,7 +127,7 @@ class LanguageModel:
                 logits = self.forward(inputs).float()
                 logits = logits.gather(1, pos[..., None].expand(-1, -1, logits.shape[-1]))
                 return reduce(logits, targets).cpu().numpy()
-            h = self.hidden(inputs, **hidden_args)
+            h = self.hidden(inputs)
             h = h.gather(1, pos[..., None].expand(-1, -1, h.shape[-1]))
             values = self._reduce_hidden(h.reshape(-1, h.shape[-1]), targets.reshape(-1), reduce)
             return values.reshape(*pos.shape, *values.shape[1:])
