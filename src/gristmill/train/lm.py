@@ -17,7 +17,7 @@ positions a score needs, and a question's choices share one row whose prefix run
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +25,22 @@ import torch
 from tokenizers import Tokenizer
 
 from gristmill.core.errors import GristmillError
-from gristmill.train.packing import Group, length_batches, shared_batch, shared_rows, windows
+from gristmill.train.packing import (
+    Group,
+    SharedRow,
+    length_batches,
+    shared_batch,
+    shared_rows,
+    windows,
+)
 
 #: Fewest groups of one prefix length worth a cached (shared-prefix) batch of their own.
 MIN_SHARED_GROUPS = 16
 #: Most logits materialised at once when the head runs on selected positions (128 MiB of float32).
 LOGIT_BUDGET = 1 << 25
+#: Most attention-mask entries (rows x width²) in one shared-prefix batch: attention with an explicit
+#: mask holds a score per entry and head, so long rows go a few at a time.
+MASK_BUDGET = 1 << 22
 #: A reduction of one batch: ``(logits (B, T, V) float32, targets (B, T)) -> (B, T, ...)``.
 Reduce = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -192,8 +202,8 @@ class LanguageModel:
         for i in members:
             out[i] = [np.zeros(0)] * len(groups[i][1])
         left = {i: len(groups[i][1]) for i in members}
-        for batch in length_batches([(k, 0, r.length) for k, r in enumerate(rows)], batch_tokens):
-            chosen = [rows[k] for k, _, _ in batch]
+        batches = length_batches([(k, 0, r.length) for k, r in enumerate(rows)], batch_tokens)
+        for chosen in (part for b in batches for part in _by_mask_budget([rows[k] for k, _, _ in b])):
             packed = shared_batch(chosen, self.eot_id)
             with torch.inference_mode():
                 h = self.hidden(packed.ids.to(self.device), positions=packed.positions.to(self.device),
@@ -276,3 +286,11 @@ class LanguageModel:
         if self.hidden is None:
             return self.forward(tokens)[:, -1]
         return self.head(self.hidden(tokens)[:, -1])
+
+
+def _by_mask_budget(rows: list[SharedRow]) -> Iterator[list[SharedRow]]:
+    """``rows`` (of similar lengths) in pieces of at most `MASK_BUDGET` mask entries (at least one row)."""
+    width = max(r.length for r in rows)
+    per = max(1, MASK_BUDGET // (width * width))
+    for lo in range(0, len(rows), per):
+        yield rows[lo : lo + per]
