@@ -133,17 +133,14 @@ class Attention(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             if "k" in cache:
-                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
-            cache["k"], cache["v"] = k, v
-            if k.shape[2] > T:  # decoding: each new token sees every cached one
                 if T != 1:
                     raise ValueError("a key/value cache extends by one token at a time")
-                return self.out(F.scaled_dot_product_attention(q, k, v.to(q.dtype)).transpose(1, 2).reshape(B, T, D))
-        if mask is None:
-            # Causal attention across packed documents, as DCLM trains ("little impact" of masking).
-            y = F.scaled_dot_product_attention(q, k, v.to(q.dtype), is_causal=True)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v.to(q.dtype), attn_mask=mask)
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        # Causal attention across packed documents, as DCLM trains ("little impact" of masking);
+        # one decoded token (queries fewer than keys) sees every cached position.
+        causal = mask is None and k.shape[2] == T
+        y = F.scaled_dot_product_attention(q, k, v.to(q.dtype), attn_mask=mask, is_causal=causal)
         return self.out(y.transpose(1, 2).reshape(B, T, D))
 
 
