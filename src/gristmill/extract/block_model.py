@@ -28,14 +28,24 @@ def model_to_json(model: BlockModel, provenance: dict[str, Any]) -> str:
         "format": 1,
         "provenance": provenance,
         "features": list(EXPANDED_NAMES),
-        "mean": list(model.mean),
-        "scale": list(model.scale),
-        "coef": list(model.coef),
-        "intercept": model.intercept,
+        **linear_record(model),
         "region_threshold": model.region_threshold,
         "keep_threshold": model.keep_threshold,
     }
     return json.dumps(record, indent=1, ensure_ascii=False) + "\n"
+
+
+def linear_record(model: Any) -> dict[str, Any]:
+    """The standardisation and weights of a fitted linear scorer (the block model, the fallback
+    router: ``mean``, ``scale``, ``coef``, ``intercept``) as its fitted file stores them."""
+    return {"mean": list(model.mean), "scale": list(model.scale), "coef": list(model.coef),
+            "intercept": model.intercept}
+
+
+def linear_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """`linear_record`'s fields read back from a fitted file, as the scorer's constructor takes them."""
+    return {"mean": tuple(record["mean"]), "scale": tuple(record["scale"]), "coef": tuple(record["coef"]),
+            "intercept": float(record["intercept"])}
 
 
 def read_fitted_file(shipped: str, path: Path | None = None) -> dict[str, Any]:
@@ -62,10 +72,7 @@ def load_model(path: Path | None = None) -> BlockModel:
             "refit with benchmarks/extraction.py --fit --write-model"
         )
     return BlockModel(
-        mean=tuple(record["mean"]),
-        scale=tuple(record["scale"]),
-        coef=tuple(record["coef"]),
-        intercept=float(record["intercept"]),
+        **linear_fields(record),
         region_threshold=float(record["region_threshold"]),
         keep_threshold=float(record["keep_threshold"]),
     )

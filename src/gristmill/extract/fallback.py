@@ -44,7 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from gristmill.extract.block_model import default_model, read_fitted_file
+from gristmill.extract.block_model import (
+    default_model,
+    linear_fields,
+    linear_record,
+    read_fitted_file,
+)
 from gristmill.extract.blocks import Blocks
 from gristmill.extract.cleanup import BlockModel, main_content_blocks, render_blocks, select_blocks
 from gristmill.extract.trafilatura_backend import TrafilaturaFavor, extract_trafilatura
@@ -162,10 +167,7 @@ def router_to_json(router: Router, provenance: dict[str, Any]) -> str:
         "format": 1,
         "provenance": provenance,
         "signals": list(SIGNAL_NAMES),
-        "mean": list(router.mean),
-        "scale": list(router.scale),
-        "coef": list(router.coef),
-        "intercept": router.intercept,
+        **linear_record(router),
         "min_ratio": router.min_ratio,
         "fractions": list(FRACTION_GRID),
         "cutoffs": list(router.cutoffs),
@@ -187,10 +189,7 @@ def load_router(path: Path | None = None) -> Router:
             "refit with benchmarks/extraction.py --fit-router --write-model"
         )
     return Router(
-        mean=tuple(record["mean"]),
-        scale=tuple(record["scale"]),
-        coef=tuple(record["coef"]),
-        intercept=float(record["intercept"]),
+        **linear_fields(record),
         min_ratio=float(record["min_ratio"]),
         cutoffs=tuple(record["cutoffs"]),
     )
